@@ -1,0 +1,94 @@
+//! The subcommands: each turns settled arguments into library calls and output.
+//!
+//! Kept apart from `main.rs` so that tests and benchmarks can drive the same code.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::cli::{CheckArgs, Cli, Command, OutputFormat, RunArgs, ValidateArgs};
+use crate::config::model::ModelSource;
+use crate::config::overrides::parse_override_value;
+use crate::config::InputError;
+use crate::model::{simulate, RunOptions};
+use crate::report::table;
+
+/// What went wrong, and so which exit code to use.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Bad input: exit code 2.
+    #[error("{0}")]
+    Input(#[from] InputError),
+    /// Anything else (I/O on outputs): exit code 2 as well, with the cause chain.
+    #[error("{0:#}")]
+    Other(#[from] anyhow::Error),
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode, AppError> {
+    match cli.command {
+        Command::Run(args) => run_model(&args),
+        Command::Sweep(args) => crate::sweep::run_sweep_command(&args),
+        Command::Validate(args) => validate(&args),
+        Command::Check(args) => check_files(&args),
+    }
+}
+
+fn run_model(args: &RunArgs) -> Result<ExitCode, AppError> {
+    let source = ModelSource::read(&args.model)?;
+    let mut overrides: Vec<(String, toml::Value)> = args
+        .overrides
+        .iter()
+        .map(|(path, value)| (path.clone(), parse_override_value(value)))
+        .collect();
+    if let Some(seed) = args.seed {
+        overrides.push(("simulation.seed".into(), toml::Value::Integer(seed as i64)));
+    }
+    let spec = source.build(&overrides)?;
+    let summary = simulate(
+        &spec,
+        RunOptions {
+            replication: args.replication,
+        },
+    );
+    match args.format {
+        OutputFormat::Table => print!("{}", table::render(&spec, args.replication, &summary)),
+        OutputFormat::Json => {
+            let json = serde_json::to_string_pretty(&summary).map_err(anyhow::Error::from)?;
+            println!("{json}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn validate(args: &ValidateArgs) -> Result<ExitCode, AppError> {
+    let report = crate::validate::run_all(args.replications);
+    print!("{}", report.render());
+    Ok(if report.all_passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn check_files(args: &CheckArgs) -> Result<ExitCode, AppError> {
+    for file in &args.files {
+        check_one(file)?;
+        println!("{}: ok", file.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check_one(file: &Path) -> Result<(), AppError> {
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        InputError::new(file, format!("cannot read the file: {e}")).hint("check the path")
+    })?;
+    let table = crate::config::model::parse_toml(file, &text)?;
+    if table.contains_key("sweep")
+        || table.contains_key("replications")
+        || table.contains_key("model")
+    {
+        crate::config::experiment::Experiment::load(file)?;
+    } else {
+        ModelSource::read(file)?.build(&[])?;
+    }
+    Ok(())
+}

@@ -1,0 +1,100 @@
+//! Command-line definitions (clap derive): one struct per subcommand.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "poolsim",
+    version,
+    about = "Discrete-event simulator for capacity planning of database connection pools",
+    long_about = "poolsim simulates a fleet of application instances, each with a connection pool, in front of one database, request by request. It sweeps pool sizes against traffic growth and recommends safe limits.\n\nExit codes: 0 success; 1 `--check` found the current setting below the SLO (or `validate` found a mismatch); 2 bad input."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Simulate one model once and print a summary.
+    Run(RunArgs),
+    /// Sweep an experiment (pool sizes x traffic growth x replications) and write the report.
+    Sweep(SweepArgs),
+    /// Check the engine against closed-form queueing results (Erlang B/C, M/M/c, Little's law).
+    Validate(ValidateArgs),
+    /// Check model or experiment files for errors without simulating.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
+
+/// `path=value`, e.g. `pool.max_size=20`.
+pub fn parse_assignment(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((path, value)) if !path.trim().is_empty() && !value.trim().is_empty() => {
+            Ok((path.trim().to_string(), value.trim().to_string()))
+        }
+        _ => Err(format!(
+            "`{text}` is not path=value; write e.g. --set pool.max_size=20"
+        )),
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The model file (TOML, see MODEL.md).
+    pub model: PathBuf,
+    /// Override a field: --set pool.max_size=20 (repeatable).
+    #[arg(long = "set", value_name = "PATH=VALUE", value_parser = parse_assignment)]
+    pub overrides: Vec<(String, String)>,
+    /// Seed for every random stream (overrides simulation.seed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Replication number (a different, independent set of streams for the same seed).
+    #[arg(long, default_value_t = 0)]
+    pub replication: u32,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SweepArgs {
+    /// The experiment file (TOML, see MODEL.md).
+    pub experiment: PathBuf,
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Output directory (overrides the experiment's output.dir).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Exit 1 when the model's current setting fails the SLO at the planned growth.
+    #[arg(long)]
+    pub check: bool,
+    /// Seed (overrides the model's simulation.seed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// Replications per check (more gives tighter intervals).
+    #[arg(long, default_value_t = 10)]
+    pub replications: u32,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Model or experiment files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}

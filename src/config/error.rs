@@ -1,0 +1,145 @@
+//! The input-error type: what went wrong, in which file and field, and how to fix it.
+//!
+//! Users write model files by hand, so an input error is a value that carries
+//! enough context to be fixed without reading source code. `main.rs` prints it
+//! and exits with code 2; nothing below it ever panics on bad input.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A problem with a file the user wrote (or a `--set` override of it).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub struct InputError {
+    /// The file the problem is in.
+    pub file: PathBuf,
+    /// Dotted path of the offending field, e.g. `pool.min_idle`.
+    pub field: Option<String>,
+    /// 1-based line in `file`, where it is known.
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub hint: Option<String>,
+}
+
+impl InputError {
+    pub fn new(file: &Path, message: impl Into<String>) -> InputError {
+        InputError {
+            file: file.to_path_buf(),
+            field: None,
+            line: None,
+            message: message.into(),
+            hint: None,
+        }
+    }
+    pub fn field(mut self, field: impl Into<String>) -> InputError {
+        self.field = Some(field.into());
+        self
+    }
+    pub fn line(mut self, line: Option<usize>) -> InputError {
+        self.line = line;
+        self
+    }
+    pub fn hint(mut self, hint: impl Into<String>) -> InputError {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": field `{field}`")?;
+        }
+        write!(f, ": {}", self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Finds the 1-based line where a dotted field path is written in TOML `source`,
+/// e.g. `pool.min_idle` in a `[pool]` table or as `pool = { min_idle = .. }`.
+/// Array indices (`request.steps[1].time`) match the n-th `[[request.steps]]` header.
+pub fn locate_field(source: &str, field: &str) -> Option<usize> {
+    let parts: Vec<&str> = field.split('.').collect();
+    let (key, tables) = parts.split_last()?;
+    let mut wanted_table = String::new();
+    let mut wanted_index = 0usize;
+    for (i, table) in tables.iter().enumerate() {
+        let (name, index) = match table.find('[') {
+            Some(open) => (
+                &table[..open],
+                table[open + 1..table.len() - 1].parse().unwrap_or(0),
+            ),
+            None => (*table, 0),
+        };
+        if i > 0 {
+            wanted_table.push('.');
+        }
+        wanted_table.push_str(name);
+        wanted_index = index;
+    }
+    let key = key.split('[').next().unwrap_or(key);
+    let mut seen_of_wanted = 0usize;
+    let mut in_wanted = wanted_table.is_empty();
+    for (number, raw) in source.lines().enumerate() {
+        let line = raw.trim();
+        if let Some(header) = line.strip_prefix("[[") {
+            let table = header.split("]]").next().unwrap_or("").trim();
+            if table == wanted_table {
+                in_wanted = seen_of_wanted == wanted_index;
+                seen_of_wanted += 1;
+            } else {
+                in_wanted = false;
+            }
+            continue;
+        }
+        if let Some(header) = line.strip_prefix('[') {
+            let table = header.split(']').next().unwrap_or("").trim();
+            in_wanted = table == wanted_table;
+            continue;
+        }
+        let line_key = line
+            .split('=')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .trim_matches('"');
+        if in_wanted && line_key == key {
+            return Some(number + 1);
+        }
+    }
+    // Inline tables: `retries = { max = 2 }` holds `client.retries.max` on one line.
+    if let Some(parent) = tables.last() {
+        let parent = parent.split('[').next().unwrap_or(parent);
+        for (number, raw) in source.lines().enumerate() {
+            let line = raw.trim();
+            let line_key = line.split('=').next().unwrap_or("").trim();
+            if line_key == parent && line.contains(key) {
+                return Some(number + 1);
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locates_keys_in_tables_and_arrays() {
+        let source = "name = \"x\"\n[pool]\nmax_size = 10\nmin_idle = 20\n[[request.steps]]\ntime = 1\n[[request.steps]]\ntime = 2\n[client]\nretries = { max = 2 }\n";
+        assert_eq!(locate_field(source, "name"), Some(1));
+        assert_eq!(locate_field(source, "pool.min_idle"), Some(4));
+        assert_eq!(locate_field(source, "request.steps[1].time"), Some(8));
+        assert_eq!(locate_field(source, "client.retries.max"), Some(10));
+        assert_eq!(locate_field(source, "pool.missing"), None);
+    }
+}

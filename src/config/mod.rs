@@ -1,0 +1,24 @@
+//! The files users write: model and experiment TOML, checked into settled specs.
+//!
+//! Parsing happens in two steps, as ripgrep does with its arguments: serde
+//! structs that mirror the file (unknown keys rejected), then a checked spec that
+//! the engine trusts without re-validating anything.
+
+pub mod distribution;
+pub mod duration;
+pub mod error;
+pub mod experiment;
+pub mod model;
+pub mod overrides;
+
+pub use error::InputError;
+
+/// The closest candidate to a misspelt name, if any is close enough to be a likely typo.
+pub fn suggest<'a>(wrong: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (strsim::jaro_winkler(wrong, c), *c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}

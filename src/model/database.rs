@@ -1,0 +1,150 @@
+//! The database: connection slots, and statements sharing cores with USL contention.
+//!
+//! Statements run under processor sharing: with `n` active, each progresses at
+//! `min(1, cores/n) / (1 + serial (n-1) + crosstalk n (n-1))` (MODEL.md). Since
+//! every active statement runs at the same speed, the model keeps one "virtual
+//! work" clock instead of updating every statement: a statement that starts when
+//! the clock reads `V` with demand `d` finishes when it reads `V + d`. That makes
+//! each start and finish O(log n) and allocation-free.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use crate::config::model::DatabaseSpec;
+use crate::sim::time::SimTime;
+
+/// A statement's finish mark on the virtual-work clock, with the job that runs it.
+/// Marks are non-negative, so their IEEE bit patterns order like the numbers.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct FinishMark {
+    work_bits: u64,
+    job: u32,
+    job_generation: u32,
+}
+
+pub struct Database {
+    pub spec: DatabaseSpec,
+    /// Connection slots held by this fleet's pools (open or opening).
+    pub slots_used: u32,
+    pub peak_slots_used: u32,
+    /// Statements executing now.
+    pub active_statements: u32,
+    /// Work done by each active statement since the start, in nanoseconds of demand.
+    virtual_work_ns: f64,
+    last_update: SimTime,
+    speed: f64,
+    marks: BinaryHeap<Reverse<FinishMark>>,
+    /// Multiplier on every statement's demand (a `db_slowdown` event sets it).
+    pub demand_factor: f64,
+    /// Bumped whenever the next completion moves, so stale wake-ups are ignored.
+    pub epoch: u32,
+    pub scheduled_completion: Option<SimTime>,
+}
+
+impl Database {
+    pub fn new(spec: DatabaseSpec) -> Database {
+        Database {
+            spec,
+            slots_used: 0,
+            peak_slots_used: 0,
+            active_statements: 0,
+            virtual_work_ns: 0.0,
+            last_update: SimTime::ZERO,
+            speed: 1.0,
+            marks: BinaryHeap::with_capacity(256),
+            demand_factor: 1.0,
+            epoch: 0,
+            scheduled_completion: None,
+        }
+    }
+
+    /// Slots the fleet may still open before PostgreSQL refuses.
+    pub fn has_free_slot(&self) -> bool {
+        self.slots_used < self.spec.slots_for_fleet()
+    }
+
+    pub fn take_slot(&mut self) {
+        self.slots_used += 1;
+        self.peak_slots_used = self.peak_slots_used.max(self.slots_used);
+        debug_assert!(self.slots_used <= self.spec.slots_for_fleet());
+    }
+
+    pub fn release_slot(&mut self) {
+        debug_assert!(self.slots_used > 0);
+        self.slots_used -= 1;
+    }
+
+    fn advance(&mut self, now: SimTime) {
+        let elapsed_ns = (now.0 - self.last_update.0) as f64;
+        if self.active_statements > 0 {
+            self.virtual_work_ns += elapsed_ns * self.speed;
+        }
+        self.last_update = now;
+    }
+
+    /// Starts a statement of `demand_ns` (at zero load) for `job`.
+    pub fn start_statement(&mut self, now: SimTime, demand_ns: f64, job: u32, job_generation: u32) {
+        self.advance(now);
+        let finish = self.virtual_work_ns + demand_ns * self.demand_factor;
+        self.marks.push(Reverse(FinishMark {
+            work_bits: finish.to_bits(),
+            job,
+            job_generation,
+        }));
+        self.active_statements += 1;
+        self.speed = self.spec.per_statement_speed(self.active_statements);
+    }
+
+    /// Forgets a statement whose job was cancelled; its mark is skipped when it surfaces.
+    pub fn cancel_statement(&mut self, now: SimTime) {
+        self.advance(now);
+        self.active_statements -= 1;
+        self.speed = self.spec.per_statement_speed(self.active_statements);
+    }
+
+    /// Pops the next statement that has finished by `now`, if any, as (job, generation).
+    /// `is_live` says whether a mark still belongs to an executing statement.
+    pub fn pop_finished(
+        &mut self,
+        now: SimTime,
+        is_live: impl Fn(u32, u32) -> bool,
+    ) -> Option<(u32, u32)> {
+        self.advance(now);
+        while let Some(Reverse(mark)) = self.marks.peek().copied() {
+            if !is_live(mark.job, mark.job_generation) {
+                self.marks.pop();
+                continue;
+            }
+            // Rounding the wake-up up to a whole nanosecond leaves at most one ns of slack.
+            if f64::from_bits(mark.work_bits) <= self.virtual_work_ns + 1.0 {
+                self.marks.pop();
+                self.active_statements -= 1;
+                self.speed = self.spec.per_statement_speed(self.active_statements);
+                return Some((mark.job, mark.job_generation));
+            }
+            return None;
+        }
+        None
+    }
+
+    /// When the earliest live statement will finish at the current speed.
+    pub fn next_completion(
+        &mut self,
+        now: SimTime,
+        is_live: impl Fn(u32, u32) -> bool,
+    ) -> Option<SimTime> {
+        while let Some(Reverse(mark)) = self.marks.peek().copied() {
+            if is_live(mark.job, mark.job_generation) {
+                let remaining_ns = (f64::from_bits(mark.work_bits) - self.virtual_work_ns).max(0.0);
+                return Some(SimTime(now.0 + (remaining_ns / self.speed).ceil() as u64));
+            }
+            self.marks.pop();
+        }
+        None
+    }
+
+    /// Busy cores now, for utilization.
+    pub fn busy_cores(&self) -> u32 {
+        self.active_statements.min(self.spec.cores)
+    }
+}

@@ -1,0 +1,9 @@
+//! The system being simulated, built on `sim/`: traffic, clients, instances, pools, database.
+
+pub mod client;
+pub mod database;
+pub mod pool;
+pub mod system;
+pub mod traffic;
+
+pub use system::{simulate, RunOptions};

@@ -1,0 +1,951 @@
+//! One simulation run: traffic, clients, the fleet's pools and the database, wired together.
+//!
+//! A request arrives, is routed to an instance, waits for a worker, runs its
+//! steps (taking a connection from the instance's pool for its db steps) and
+//! ends in success or exactly one failure kind. The client side (`Request`) and
+//! the server side (`Job`, one per attempt) are separate, because when a client
+//! gives up the server keeps working (zombie work) unless told to cancel.
+//!
+//! All state lives in slabs indexed by `u32` with generation counters, so the
+//! event loop neither allocates per event nor chases stale events: an event that
+//! refers to a job, connection or database epoch that has since moved on is
+//! recognised by its generation and ignored.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use crate::config::model::{
+    Balancer, ConnectionScope, FailureKind, Fairness, StepKind, SystemSpec,
+};
+use crate::model::client::backoff;
+use crate::model::database::Database;
+use crate::model::pool::{ConnState, Pool, Waiter};
+use crate::model::traffic::ArrivalProcess;
+use crate::sim::queue::EventQueue;
+use crate::sim::rng::{stream, Source, Stream};
+use crate::sim::time::SimTime;
+use crate::stats::summary::{Collector, Summary};
+use rand::Rng;
+
+/// HikariCP hands a returned connection to a parked waiter by waking its thread;
+/// under `fairness = "barging"` a borrower that arrives within this window takes it first.
+pub const BARGING_HANDOFF: SimTime = SimTime(20_000);
+/// HikariCP's housekeeper runs every 30 s to close connections idle past `idle_timeout`.
+const HOUSEKEEPING_PERIOD: SimTime = SimTime(30_000_000_000);
+/// HikariCP retires each connection up to 2.5% before `max_lifetime`.
+const LIFETIME_JITTER: f64 = 0.025;
+const NONE: u32 = u32::MAX;
+
+/// Which run of a model this is.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Replication number: part of every random stream's seed.
+    pub replication: u32,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Event {
+    Arrival,
+    RetryStart {
+        request: u32,
+    },
+    StepDone {
+        job: u32,
+        generation: u32,
+    },
+    DbWake {
+        epoch: u32,
+    },
+    ConnectDone {
+        instance: u32,
+        connection: u32,
+    },
+    ConnectRetry {
+        instance: u32,
+    },
+    Retire {
+        instance: u32,
+        connection: u32,
+        generation: u32,
+    },
+    Housekeep {
+        instance: u32,
+    },
+    AcquireDeadline {
+        instance: u32,
+    },
+    ClientDeadline,
+    Handoff {
+        instance: u32,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum JobState {
+    Free,
+    /// Allocated, not yet given a worker or queued.
+    Starting,
+    /// In the instance's accept queue, waiting for a worker.
+    Queued,
+    /// Waiting for a connection.
+    Waiting,
+    /// Running an app step.
+    App,
+    /// A statement is executing at the database.
+    InDb,
+    /// The statement finished; its result is on the wire back.
+    RoundTrip,
+}
+
+/// The server side of one attempt.
+#[derive(Clone, Copy, Debug)]
+struct Job {
+    generation: u32,
+    state: JobState,
+    request: u32,
+    instance: u32,
+    step: u32,
+    connection: u32,
+    holds_worker: bool,
+    wait_started: SimTime,
+    /// The client stopped waiting; the work goes on as a zombie.
+    abandoned: bool,
+    measured: bool,
+}
+
+/// The client side of one request, across its attempts.
+#[derive(Clone, Copy, Debug)]
+struct Request {
+    offered_at: SimTime,
+    attempts: u32,
+    last_backoff: SimTime,
+    measured: bool,
+}
+
+struct Instance {
+    pool: Pool,
+    busy_workers: u32,
+    accept_queue: VecDeque<(u32, u32)>,
+    queued: u32,
+    outstanding: u32,
+}
+
+struct World<'a> {
+    spec: &'a SystemSpec,
+    now: SimTime,
+    queue: EventQueue<Event>,
+    arrivals: ArrivalProcess,
+    routing_rng: Stream,
+    connect_rng: Stream,
+    lifetime_rng: Stream,
+    retry_rng: Stream,
+    step_rngs: Vec<Stream>,
+    step_count: usize,
+    last_db_step: u32,
+    jobs: Vec<Job>,
+    /// Pre-drawn step times, `step_count` per job slot, in ns (common random numbers:
+    /// the n-th attempt gets the same demands whatever the pool size).
+    job_times_ns: Vec<f64>,
+    free_jobs: Vec<u32>,
+    requests: Vec<Request>,
+    free_requests: Vec<u32>,
+    live_requests: u32,
+    instances: Vec<Instance>,
+    db: Database,
+    round_robin_next: u32,
+    client_deadlines: VecDeque<(u32, u32, SimTime)>,
+    client_timer_armed: bool,
+    fleet_in_use: u32,
+    stats: Collector,
+    events_processed: u64,
+}
+
+/// Runs one replication of `spec` and summarizes it.
+pub fn simulate(spec: &SystemSpec, options: RunOptions) -> Summary {
+    let started = Instant::now();
+    let mut world = World::new(spec, options.replication);
+    world.run();
+    let peak_db_connections = world.db.peak_slots_used + spec.database.other_connections;
+    let stats = world.stats;
+    stats.finish(
+        spec.fleet.instances,
+        spec.pool.max_size,
+        spec.database.cores,
+        peak_db_connections,
+        world.events_processed,
+        started.elapsed().as_secs_f64(),
+    )
+}
+
+impl<'a> World<'a> {
+    fn new(spec: &'a SystemSpec, replication: u32) -> World<'a> {
+        let seed = spec.simulation.seed;
+        let rng = |source: Source, index: u64| stream(seed, replication, source, index);
+        let instances = (0..spec.fleet.instances)
+            .map(|_| Instance {
+                pool: Pool::new(spec.pool.clone()),
+                busy_workers: 0,
+                accept_queue: VecDeque::new(),
+                queued: 0,
+                outstanding: 0,
+            })
+            .collect();
+        let last_db_step = spec
+            .steps
+            .iter()
+            .rposition(|s| s.kind == StepKind::Db)
+            .unwrap_or(0) as u32;
+        World {
+            spec,
+            now: SimTime::ZERO,
+            queue: EventQueue::with_capacity(1024),
+            arrivals: ArrivalProcess::new(spec.traffic.clone(), rng(Source::Arrivals, 0)),
+            routing_rng: rng(Source::Routing, 0),
+            connect_rng: rng(Source::Connects, 0),
+            lifetime_rng: rng(Source::Lifetimes, 0),
+            retry_rng: rng(Source::RetryJitter, 0),
+            step_rngs: (0..spec.steps.len())
+                .map(|i| rng(Source::StepTimes, i as u64))
+                .collect(),
+            step_count: spec.steps.len(),
+            last_db_step,
+            jobs: Vec::with_capacity(1024),
+            job_times_ns: Vec::with_capacity(1024 * spec.steps.len()),
+            free_jobs: Vec::with_capacity(1024),
+            requests: Vec::with_capacity(1024),
+            free_requests: Vec::with_capacity(1024),
+            live_requests: 0,
+            instances,
+            db: Database::new(spec.database.clone()),
+            round_robin_next: 0,
+            client_deadlines: VecDeque::new(),
+            client_timer_armed: false,
+            fleet_in_use: 0,
+            stats: Collector::new(spec.simulation.warmup, spec.simulation.horizon),
+            events_processed: 0,
+        }
+    }
+
+    fn run(&mut self) {
+        let horizon = self.spec.simulation.horizon;
+        for instance in 0..self.instances.len() as u32 {
+            self.maybe_open_connection(instance);
+            if self.spec.pool.idle_timeout > SimTime::ZERO
+                && self.spec.pool.min_idle < self.spec.pool.max_size
+            {
+                self.queue
+                    .schedule(HOUSEKEEPING_PERIOD, Event::Housekeep { instance });
+            }
+        }
+        if let Some(first) = self.arrivals.next_after(SimTime::ZERO, horizon) {
+            self.queue.schedule(first, Event::Arrival);
+        }
+        while let Some((time, event)) = self.queue.pop() {
+            if time >= horizon && self.live_requests == 0 {
+                break;
+            }
+            self.now = time;
+            self.events_processed += 1;
+            self.dispatch(event);
+        }
+        self.stats
+            .in_system
+            .set(self.now, self.live_requests as f64, self.stats.window);
+    }
+
+    #[inline]
+    fn dispatch(&mut self, event: Event) {
+        match event {
+            Event::Arrival => self.on_arrival(),
+            Event::RetryStart { request } => self.start_attempt(request),
+            Event::StepDone { job, generation } => {
+                if self.jobs[job as usize].generation == generation {
+                    self.on_step_done(job);
+                }
+            }
+            Event::DbWake { epoch } => {
+                if epoch == self.db.epoch {
+                    self.on_db_wake();
+                }
+            }
+            Event::ConnectDone {
+                instance,
+                connection,
+            } => self.on_connect_done(instance, connection),
+            Event::ConnectRetry { instance } => {
+                self.instances[instance as usize].pool.adder_busy = false;
+                self.maybe_open_connection(instance);
+            }
+            Event::Retire {
+                instance,
+                connection,
+                generation,
+            } => self.on_retire(instance, connection, generation),
+            Event::Housekeep { instance } => self.on_housekeep(instance),
+            Event::AcquireDeadline { instance } => self.on_acquire_deadline(instance),
+            Event::ClientDeadline => self.on_client_deadline(),
+            Event::Handoff { instance } => self.on_handoff(instance),
+        }
+    }
+
+    // ------------------------------------------------------------ requests and attempts
+
+    fn on_arrival(&mut self) {
+        let measured = self.now >= self.spec.simulation.warmup;
+        let request = Request {
+            offered_at: self.now,
+            attempts: 0,
+            last_backoff: self.spec.client.retry.base,
+            measured,
+        };
+        let index = match self.free_requests.pop() {
+            Some(index) => {
+                self.requests[index as usize] = request;
+                index
+            }
+            None => {
+                self.requests.push(request);
+                (self.requests.len() - 1) as u32
+            }
+        };
+        self.live_requests += 1;
+        self.stats
+            .in_system
+            .set(self.now, self.live_requests as f64, self.stats.window);
+        if measured {
+            self.stats.counts.offered += 1;
+        }
+        self.start_attempt(index);
+        if let Some(next) = self
+            .arrivals
+            .next_after(self.now, self.spec.simulation.horizon)
+        {
+            self.queue.schedule(next, Event::Arrival);
+        }
+    }
+
+    fn start_attempt(&mut self, request: u32) {
+        let req = &mut self.requests[request as usize];
+        req.attempts += 1;
+        let measured = req.measured;
+        if measured {
+            self.stats.counts.attempts += 1;
+        }
+        let instance = self.route();
+        let job = self.alloc_job(request, instance, measured);
+        let generation = self.jobs[job as usize].generation;
+        if let Some(timeout) = self.spec.client.timeout {
+            self.client_deadlines
+                .push_back((job, generation, self.now + timeout));
+            self.arm_client_timer();
+        }
+        self.instances[instance as usize].outstanding += 1;
+        self.admit(job);
+    }
+
+    fn route(&mut self) -> u32 {
+        let count = self.instances.len() as u32;
+        match self.spec.fleet.balancer {
+            Balancer::RoundRobin => {
+                let chosen = self.round_robin_next;
+                self.round_robin_next = (chosen + 1) % count;
+                chosen
+            }
+            Balancer::Random => self.routing_rng.gen_range(0..count),
+            Balancer::LeastOutstanding => {
+                let mut best = 0;
+                for (i, instance) in self.instances.iter().enumerate() {
+                    if instance.outstanding < self.instances[best].outstanding {
+                        best = i;
+                    }
+                }
+                best as u32
+            }
+        }
+    }
+
+    fn alloc_job(&mut self, request: u32, instance: u32, measured: bool) -> u32 {
+        let index = match self.free_jobs.pop() {
+            Some(index) => index,
+            None => {
+                self.jobs.push(Job {
+                    generation: 0,
+                    state: JobState::Free,
+                    request: NONE,
+                    instance: 0,
+                    step: 0,
+                    connection: NONE,
+                    holds_worker: false,
+                    wait_started: SimTime::ZERO,
+                    abandoned: false,
+                    measured: false,
+                });
+                self.job_times_ns
+                    .resize(self.jobs.len() * self.step_count, 0.0);
+                (self.jobs.len() - 1) as u32
+            }
+        };
+        let base = index as usize * self.step_count;
+        for (step, rng) in self.step_rngs.iter_mut().enumerate() {
+            self.job_times_ns[base + step] = self.spec.steps[step].time.sample_ns(rng);
+        }
+        let job = &mut self.jobs[index as usize];
+        job.state = JobState::Starting;
+        job.request = request;
+        job.instance = instance;
+        job.step = 0;
+        job.connection = NONE;
+        job.holds_worker = false;
+        job.abandoned = false;
+        job.measured = measured;
+        index
+    }
+
+    /// Gives the job a worker, queues it, or rejects it when the accept queue is full.
+    fn admit(&mut self, job: u32) {
+        let instance_index = self.jobs[job as usize].instance as usize;
+        let instance = &mut self.instances[instance_index];
+        let has_worker = self
+            .spec
+            .fleet
+            .workers
+            .is_none_or(|workers| instance.busy_workers < workers);
+        if has_worker {
+            instance.busy_workers += 1;
+            self.jobs[job as usize].holds_worker = true;
+            self.advance_job(job);
+        } else if instance.queued < self.spec.fleet.accept_queue {
+            instance.queued += 1;
+            self.jobs[job as usize].state = JobState::Queued;
+            instance
+                .accept_queue
+                .push_back((job, self.jobs[job as usize].generation));
+        } else {
+            self.fail_job(job, FailureKind::Rejected);
+        }
+    }
+
+    /// Runs the job's steps from its current one until it must wait for something.
+    fn advance_job(&mut self, job: u32) {
+        loop {
+            let j = self.jobs[job as usize];
+            if j.step as usize == self.step_count {
+                self.complete_job(job);
+                return;
+            }
+            let time_ns = self.job_times_ns[job as usize * self.step_count + j.step as usize];
+            match self.spec.steps[j.step as usize].kind {
+                StepKind::App => {
+                    let duration = SimTime(time_ns.round() as u64);
+                    if duration.is_zero() {
+                        self.jobs[job as usize].step += 1;
+                        continue;
+                    }
+                    self.jobs[job as usize].state = JobState::App;
+                    self.queue.schedule(
+                        self.now + duration,
+                        Event::StepDone {
+                            job,
+                            generation: j.generation,
+                        },
+                    );
+                    return;
+                }
+                StepKind::Db => {
+                    if j.connection == NONE && !self.acquire(job) {
+                        return;
+                    }
+                    self.start_statement(job);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_step_done(&mut self, job: u32) {
+        match self.jobs[job as usize].state {
+            JobState::App => {
+                self.jobs[job as usize].step += 1;
+                self.advance_job(job);
+            }
+            JobState::RoundTrip => self.finish_db_step(job),
+            state => unreachable!("StepDone for a job in state {state:?}"),
+        }
+    }
+
+    fn finish_db_step(&mut self, job: u32) {
+        let j = self.jobs[job as usize];
+        if self.spec.scope == ConnectionScope::Step || j.step == self.last_db_step {
+            self.release_connection(job);
+        }
+        self.jobs[job as usize].step += 1;
+        self.advance_job(job);
+    }
+
+    fn complete_job(&mut self, job: u32) {
+        let j = self.jobs[job as usize];
+        if !j.abandoned {
+            self.finish_request(j.request, None);
+        }
+        self.free_job(job);
+    }
+
+    fn fail_job(&mut self, job: u32, kind: FailureKind) {
+        let j = self.jobs[job as usize];
+        if !j.abandoned {
+            self.attempt_failed(j.request, kind);
+        }
+        self.free_job(job);
+    }
+
+    /// An attempt failed: retry after backoff if the client does, else the request fails.
+    fn attempt_failed(&mut self, request: u32, kind: FailureKind) {
+        let client = &self.spec.client;
+        let req = self.requests[request as usize];
+        if client.retries(kind) && req.attempts <= client.retry.max {
+            let sleep = backoff(
+                &client.retry,
+                req.attempts,
+                req.last_backoff,
+                &mut self.retry_rng,
+            );
+            self.requests[request as usize].last_backoff = sleep;
+            self.queue
+                .schedule(self.now + sleep, Event::RetryStart { request });
+        } else if client.retries(kind) && client.retry.max > 0 {
+            self.finish_request(request, Some(FailureKind::RetriesExhausted));
+        } else {
+            self.finish_request(request, Some(kind));
+        }
+    }
+
+    fn finish_request(&mut self, request: u32, failure: Option<FailureKind>) {
+        let req = self.requests[request as usize];
+        if req.measured {
+            let sojourn = self.now - req.offered_at;
+            match failure {
+                None => self.stats.record_success(sojourn),
+                Some(kind) => self.stats.record_failure(kind, sojourn),
+            }
+        }
+        self.live_requests -= 1;
+        self.stats
+            .in_system
+            .set(self.now, self.live_requests as f64, self.stats.window);
+        self.free_requests.push(request);
+    }
+
+    /// Releases everything the job holds and recycles its slot.
+    fn free_job(&mut self, job: u32) {
+        let j = self.jobs[job as usize];
+        if j.connection != NONE {
+            self.release_connection(job);
+        }
+        let instance = &mut self.instances[j.instance as usize];
+        match j.state {
+            JobState::InDb => {
+                self.db.cancel_statement(self.now);
+                self.stats
+                    .busy_cores
+                    .set(self.now, self.db.busy_cores() as f64, self.stats.window);
+            }
+            JobState::Waiting => instance.pool.waiting -= 1,
+            JobState::Queued => instance.queued -= 1,
+            _ => {}
+        }
+        instance.outstanding -= 1;
+        let slot = &mut self.jobs[job as usize];
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.state = JobState::Free;
+        self.free_jobs.push(job);
+        if j.state == JobState::InDb {
+            self.reschedule_db();
+        }
+        if j.holds_worker {
+            self.instances[j.instance as usize].busy_workers -= 1;
+            self.start_next_queued(j.instance);
+        }
+    }
+
+    fn start_next_queued(&mut self, instance_index: u32) {
+        let instance = &mut self.instances[instance_index as usize];
+        while let Some((job, generation)) = instance.accept_queue.pop_front() {
+            if self.jobs[job as usize].generation != generation {
+                continue;
+            }
+            instance.queued -= 1;
+            instance.busy_workers += 1;
+            self.jobs[job as usize].holds_worker = true;
+            self.advance_job(job);
+            return;
+        }
+    }
+
+    // ------------------------------------------------------------ client deadlines
+
+    fn arm_client_timer(&mut self) {
+        if self.client_timer_armed {
+            return;
+        }
+        while let Some(&(job, generation, deadline)) = self.client_deadlines.front() {
+            if self.jobs[job as usize].generation == generation {
+                self.queue.schedule(deadline, Event::ClientDeadline);
+                self.client_timer_armed = true;
+                return;
+            }
+            self.client_deadlines.pop_front();
+        }
+    }
+
+    fn on_client_deadline(&mut self) {
+        self.client_timer_armed = false;
+        while let Some(&(job, generation, deadline)) = self.client_deadlines.front() {
+            if self.jobs[job as usize].generation != generation {
+                self.client_deadlines.pop_front();
+                continue;
+            }
+            if deadline > self.now {
+                break;
+            }
+            self.client_deadlines.pop_front();
+            let request = self.jobs[job as usize].request;
+            self.jobs[job as usize].abandoned = true;
+            self.attempt_failed(request, FailureKind::ClientTimeout);
+            if self.spec.client.cancel_on_timeout {
+                self.free_job(job);
+            }
+        }
+        self.arm_client_timer();
+    }
+
+    // ------------------------------------------------------------ the pool
+
+    fn in_use_changed(&mut self, delta: i32) {
+        self.fleet_in_use = self.fleet_in_use.wrapping_add_signed(delta);
+        self.stats
+            .connections_in_use
+            .set(self.now, self.fleet_in_use as f64, self.stats.window);
+    }
+
+    /// Takes an idle connection for the job, or queues it (or fails it when the pool fails fast).
+    fn acquire(&mut self, job: u32) -> bool {
+        let j = self.jobs[job as usize];
+        let pool = &mut self.instances[j.instance as usize].pool;
+        if let Some(connection) = pool.take_idle() {
+            self.jobs[job as usize].connection = connection;
+            if j.measured {
+                self.stats.record_acquisition(SimTime::ZERO);
+            }
+            self.in_use_changed(1);
+            return true;
+        }
+        if pool.spec.acquire_timeout.is_zero() {
+            let kind = if pool.last_connect_refused {
+                FailureKind::DbRefused
+            } else {
+                FailureKind::AcquireTimeout
+            };
+            if j.measured {
+                self.stats.record_acquisition_refused();
+            }
+            self.fail_job(job, kind);
+            return false;
+        }
+        let deadline = self.now + pool.spec.acquire_timeout;
+        pool.waiters.push_back(Waiter {
+            job,
+            job_generation: j.generation,
+            deadline,
+        });
+        pool.waiting += 1;
+        let slot = &mut self.jobs[job as usize];
+        slot.state = JobState::Waiting;
+        slot.wait_started = self.now;
+        self.arm_acquire_timer(j.instance);
+        self.maybe_open_connection(j.instance);
+        false
+    }
+
+    /// A waiting job gets `connection` and starts its statement.
+    fn grant(&mut self, job: u32, connection: u32) {
+        let j = self.jobs[job as usize];
+        self.instances[j.instance as usize].pool.waiting -= 1;
+        if j.measured {
+            self.stats.record_acquisition(self.now - j.wait_started);
+        }
+        self.jobs[job as usize].connection = connection;
+        self.start_statement(job);
+    }
+
+    fn pop_live_waiter(&mut self, instance: u32) -> Option<u32> {
+        let pool = &mut self.instances[instance as usize].pool;
+        while let Some(waiter) = pool.waiters.pop_front() {
+            let j = &self.jobs[waiter.job as usize];
+            if j.generation == waiter.job_generation && j.state == JobState::Waiting {
+                return Some(waiter.job);
+            }
+        }
+        None
+    }
+
+    fn release_connection(&mut self, job: u32) {
+        let j = self.jobs[job as usize];
+        self.jobs[job as usize].connection = NONE;
+        let pool = &mut self.instances[j.instance as usize].pool;
+        if pool.connections[j.connection as usize].retire_on_return {
+            pool.close(j.connection);
+            self.db.release_slot();
+            self.in_use_changed(-1);
+            self.maybe_open_connection(j.instance);
+            return;
+        }
+        self.hand_over_or_idle(j.instance, j.connection);
+    }
+
+    /// A connection (in use by nobody now) goes to the next waiter, or back to idle.
+    fn hand_over_or_idle(&mut self, instance: u32, connection: u32) {
+        let fifo = self.spec.pool.fairness == Fairness::Fifo;
+        if fifo {
+            if let Some(job) = self.pop_live_waiter(instance) {
+                self.grant(job, connection);
+                return;
+            }
+        }
+        self.instances[instance as usize]
+            .pool
+            .make_idle(connection, self.now);
+        self.in_use_changed(-1);
+        let pool = &mut self.instances[instance as usize].pool;
+        if !fifo && pool.waiting > 0 && !pool.handoff_scheduled {
+            pool.handoff_scheduled = true;
+            self.queue
+                .schedule(self.now + BARGING_HANDOFF, Event::Handoff { instance });
+        }
+    }
+
+    fn on_handoff(&mut self, instance: u32) {
+        self.instances[instance as usize].pool.handoff_scheduled = false;
+        while !self.instances[instance as usize].pool.idle.is_empty() {
+            let Some(job) = self.pop_live_waiter(instance) else {
+                break;
+            };
+            let connection = self.instances[instance as usize]
+                .pool
+                .take_idle()
+                .expect("checked non-empty");
+            self.in_use_changed(1);
+            self.grant(job, connection);
+        }
+    }
+
+    fn arm_acquire_timer(&mut self, instance: u32) {
+        let pool = &mut self.instances[instance as usize].pool;
+        if pool.acquire_timer.is_some() {
+            return;
+        }
+        while let Some(waiter) = pool.waiters.front() {
+            let j = &self.jobs[waiter.job as usize];
+            if j.generation == waiter.job_generation && j.state == JobState::Waiting {
+                pool.acquire_timer = Some(waiter.deadline);
+                self.queue
+                    .schedule(waiter.deadline, Event::AcquireDeadline { instance });
+                return;
+            }
+            pool.waiters.pop_front();
+        }
+    }
+
+    fn on_acquire_deadline(&mut self, instance: u32) {
+        self.instances[instance as usize].pool.acquire_timer = None;
+        loop {
+            let pool = &mut self.instances[instance as usize].pool;
+            let Some(&waiter) = pool.waiters.front() else {
+                break;
+            };
+            let j = self.jobs[waiter.job as usize];
+            if j.generation != waiter.job_generation || j.state != JobState::Waiting {
+                pool.waiters.pop_front();
+                continue;
+            }
+            if waiter.deadline > self.now {
+                break;
+            }
+            pool.waiters.pop_front();
+            // HikariCP reports the last connect failure as the cause when the pool could not grow.
+            let kind = if pool.last_connect_refused {
+                FailureKind::DbRefused
+            } else {
+                FailureKind::AcquireTimeout
+            };
+            if j.measured {
+                self.stats.record_acquisition(self.now - j.wait_started);
+            }
+            self.fail_job(waiter.job, kind);
+        }
+        self.arm_acquire_timer(instance);
+    }
+
+    /// Starts the single adder on a new connection if the pool wants one.
+    fn maybe_open_connection(&mut self, instance: u32) {
+        let pool = &mut self.instances[instance as usize].pool;
+        if !pool.wants_connection() {
+            return;
+        }
+        if !self.db.has_free_slot() {
+            let backoff = pool.note_refused();
+            self.stats.diagnostics.db_connect_refusals += 1;
+            self.queue
+                .schedule(self.now + backoff, Event::ConnectRetry { instance });
+            return;
+        }
+        self.db.take_slot();
+        let connection = pool.begin_open();
+        let total = pool.total();
+        debug_assert!(total <= pool.spec.max_size, "pool above max_size");
+        let diagnostics = &mut self.stats.diagnostics;
+        diagnostics.peak_pool_connections = diagnostics.peak_pool_connections.max(total);
+        diagnostics.connections_opened += 1;
+        let connect_ns = pool.spec.connect_time.sample_ns(&mut self.connect_rng);
+        self.queue.schedule(
+            self.now + SimTime(connect_ns.round() as u64),
+            Event::ConnectDone {
+                instance,
+                connection,
+            },
+        );
+    }
+
+    fn on_connect_done(&mut self, instance: u32, connection: u32) {
+        let pool = &mut self.instances[instance as usize].pool;
+        pool.finish_open(connection);
+        let lifetime = pool.spec.max_lifetime;
+        if !lifetime.is_zero() {
+            let early = 1.0 - LIFETIME_JITTER * self.lifetime_rng.gen::<f64>();
+            let retire_at = self.now + SimTime((lifetime.0 as f64 * early) as u64);
+            let generation = pool.connections[connection as usize].generation;
+            self.queue.schedule(
+                retire_at,
+                Event::Retire {
+                    instance,
+                    connection,
+                    generation,
+                },
+            );
+        }
+        self.in_use_changed(1);
+        // A new connection goes straight to the oldest waiter, as HikariCP's handoff queue does.
+        match self.pop_live_waiter(instance) {
+            Some(job) => self.grant(job, connection),
+            None => {
+                self.instances[instance as usize]
+                    .pool
+                    .make_idle(connection, self.now);
+                self.in_use_changed(-1);
+            }
+        }
+        self.maybe_open_connection(instance);
+    }
+
+    fn on_retire(&mut self, instance: u32, connection: u32, generation: u32) {
+        let pool = &mut self.instances[instance as usize].pool;
+        let c = pool.connections[connection as usize];
+        if c.generation != generation {
+            return;
+        }
+        match c.state {
+            ConnState::Idle => {
+                pool.close(connection);
+                self.db.release_slot();
+                self.maybe_open_connection(instance);
+            }
+            ConnState::InUse => pool.connections[connection as usize].retire_on_return = true,
+            ConnState::Opening | ConnState::Closed => {}
+        }
+    }
+
+    fn on_housekeep(&mut self, instance: u32) {
+        let now = self.now;
+        let pool = &mut self.instances[instance as usize].pool;
+        let idle_timeout = pool.spec.idle_timeout;
+        let mut position = 0;
+        while position < pool.idle.len() && pool.open > pool.spec.min_idle {
+            let index = pool.idle[position];
+            if pool.connections[index as usize].idle_since + idle_timeout <= now {
+                pool.close(index);
+                self.db.release_slot();
+            } else {
+                position += 1;
+            }
+        }
+        if now < self.spec.simulation.horizon {
+            self.queue
+                .schedule(now + HOUSEKEEPING_PERIOD, Event::Housekeep { instance });
+        }
+        self.maybe_open_connection(instance);
+    }
+
+    // ------------------------------------------------------------ the database
+
+    fn start_statement(&mut self, job: u32) {
+        let j = self.jobs[job as usize];
+        let demand_ns = self.job_times_ns[job as usize * self.step_count + j.step as usize];
+        self.jobs[job as usize].state = JobState::InDb;
+        self.db
+            .start_statement(self.now, demand_ns, job, j.generation);
+        let diagnostics = &mut self.stats.diagnostics;
+        diagnostics.peak_db_statements = diagnostics
+            .peak_db_statements
+            .max(self.db.active_statements);
+        self.stats
+            .busy_cores
+            .set(self.now, self.db.busy_cores() as f64, self.stats.window);
+        self.reschedule_db();
+    }
+
+    fn reschedule_db(&mut self) {
+        let jobs = &self.jobs;
+        let next = self.db.next_completion(self.now, |job, generation| {
+            let j = &jobs[job as usize];
+            j.generation == generation && j.state == JobState::InDb
+        });
+        if next != self.db.scheduled_completion {
+            self.db.epoch = self.db.epoch.wrapping_add(1);
+            self.db.scheduled_completion = next;
+            if let Some(time) = next {
+                self.queue.schedule(
+                    time,
+                    Event::DbWake {
+                        epoch: self.db.epoch,
+                    },
+                );
+            }
+        }
+    }
+
+    fn on_db_wake(&mut self) {
+        self.db.scheduled_completion = None;
+        loop {
+            let jobs = &self.jobs;
+            let finished = self.db.pop_finished(self.now, |job, generation| {
+                let j = &jobs[job as usize];
+                j.generation == generation && j.state == JobState::InDb
+            });
+            let Some((job, _)) = finished else { break };
+            self.stats
+                .busy_cores
+                .set(self.now, self.db.busy_cores() as f64, self.stats.window);
+            let round_trip = self.spec.database.round_trip;
+            if round_trip.is_zero() {
+                self.jobs[job as usize].state = JobState::RoundTrip;
+                self.finish_db_step(job);
+            } else {
+                let j = &mut self.jobs[job as usize];
+                j.state = JobState::RoundTrip;
+                let generation = j.generation;
+                self.queue
+                    .schedule(self.now + round_trip, Event::StepDone { job, generation });
+            }
+        }
+        self.reschedule_db();
+    }
+}

@@ -1,0 +1,134 @@
+//! The human-readable summary of one run, as `poolsim run` prints it.
+
+use std::fmt::Write;
+
+use crate::config::duration::format_duration;
+use crate::config::model::SystemSpec;
+use crate::stats::summary::Summary;
+
+fn ms(value: f64) -> String {
+    if value.is_nan() {
+        "-".into()
+    } else if value >= 100.0 {
+        format!("{value:.0}")
+    } else if value >= 10.0 {
+        format!("{value:.1}")
+    } else {
+        format!("{value:.2}")
+    }
+}
+
+fn pct(value: f64) -> String {
+    if value.is_nan() {
+        "-".into()
+    } else if value > 0.0 && value < 0.001 {
+        format!("{:.3}%", value * 100.0)
+    } else {
+        format!("{:.1}%", value * 100.0)
+    }
+}
+
+/// Renders the summary table for `summary` of `spec`.
+pub fn render(spec: &SystemSpec, replication: u32, summary: &Summary) -> String {
+    let s = summary;
+    let sim = &spec.simulation;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} — seed {}, replication {}, horizon {}, warmup {} excluded",
+        spec.name,
+        sim.seed,
+        replication,
+        format_duration(sim.horizon),
+        format_duration(sim.warmup)
+    );
+    let _ = writeln!(
+        out,
+        "  {} instances x pool {} (min_idle {}), {} req/s offered (growth {:.2}x), database {} cores, max_connections {}",
+        spec.fleet.instances,
+        spec.pool.max_size,
+        spec.pool.min_idle,
+        format_rate(spec.traffic.rate_per_s),
+        spec.traffic.growth,
+        spec.database.cores,
+        spec.database.max_connections
+    );
+    let _ = writeln!(out);
+    let rows: Vec<(&str, String)> = vec![
+        (
+            "requests",
+            format!(
+                "offered {}  succeeded {}  failed {}  attempts {}",
+                s.requests.offered, s.requests.succeeded, s.requests.failed, s.requests.attempts
+            ),
+        ),
+        ("error rate", pct(s.error_rate)),
+        (
+            "failures",
+            format!(
+                "acquire_timeout {}  client_timeout {}  db_refused {}  rejected {}  retries_exhausted {}",
+                s.failures.acquire_timeout,
+                s.failures.client_timeout,
+                s.failures.db_refused,
+                s.failures.rejected,
+                s.failures.retries_exhausted
+            ),
+        ),
+        ("throughput", format!("{} req/s succeeded", format_rate(s.throughput_rps))),
+        (
+            "latency (ms)",
+            format!(
+                "mean {}  p50 {}  p90 {}  p95 {}  p99 {}  p99.9 {}  max {}",
+                ms(s.latency_ms.mean),
+                ms(s.latency_ms.p50),
+                ms(s.latency_ms.p90),
+                ms(s.latency_ms.p95),
+                ms(s.latency_ms.p99),
+                ms(s.latency_ms.p999),
+                ms(s.latency_ms.max)
+            ),
+        ),
+        (
+            "pool wait (ms)",
+            format!(
+                "mean {}  p50 {}  p95 {}  p99 {}  max {}   waited {} of acquisitions",
+                ms(s.pool_wait_ms.mean),
+                ms(s.pool_wait_ms.p50),
+                ms(s.pool_wait_ms.p95),
+                ms(s.pool_wait_ms.p99),
+                ms(s.pool_wait_ms.max),
+                pct(s.p_wait)
+            ),
+        ),
+        (
+            "utilization",
+            format!("pool {}   database cores {}", pct(s.pool_utilization), pct(s.db_utilization)),
+        ),
+        (
+            "db connections",
+            format!(
+                "peak {} of max_connections {} ({} reserved, {} other)",
+                s.peak_db_connections,
+                spec.database.max_connections,
+                spec.database.reserved_connections,
+                spec.database.other_connections
+            ),
+        ),
+        (
+            "engine",
+            format!("{} events in {:.2} s wall", s.events_processed, s.wall_seconds),
+        ),
+    ];
+    for (label, value) in rows {
+        let _ = writeln!(out, "  {label:<16}{value}");
+    }
+    out
+}
+
+fn format_rate(rate: f64) -> String {
+    if rate >= 100.0 {
+        format!("{rate:.0}")
+    } else {
+        format!("{rate:.1}")
+    }
+}

@@ -1,0 +1,7 @@
+//! The discrete-event engine's building blocks: time, the event list and random streams.
+//!
+//! Nothing here knows about pools or databases; `model/` builds the system on top.
+
+pub mod queue;
+pub mod rng;
+pub mod time;

@@ -1,0 +1,4 @@
+//! Statistics: per-run streaming summaries and, across replications, confidence intervals.
+
+pub mod confidence;
+pub mod summary;

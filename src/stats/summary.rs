@@ -1,0 +1,325 @@
+//! Per-run streaming statistics: counters, hdrhistogram percentiles and time averages.
+//!
+//! Everything is recorded as the run goes, in fixed memory, so a ten-hour horizon
+//! costs no more memory than a ten-minute one. Only requests offered after the
+//! warmup count, and time averages integrate only over [warmup, horizon].
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::config::model::FailureKind;
+use crate::sim::time::SimTime;
+
+/// Histograms hold microseconds up to this bound (values above are clamped).
+const HISTOGRAM_MAX_US: u64 = 24 * 3600 * 1_000_000;
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct RequestCounts {
+    pub offered: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub attempts: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct FailureCounts {
+    pub acquire_timeout: u64,
+    pub client_timeout: u64,
+    pub db_refused: u64,
+    pub rejected: u64,
+    pub retries_exhausted: u64,
+}
+
+impl FailureCounts {
+    pub fn get_mut(&mut self, kind: FailureKind) -> &mut u64 {
+        match kind {
+            FailureKind::AcquireTimeout => &mut self.acquire_timeout,
+            FailureKind::ClientTimeout => &mut self.client_timeout,
+            FailureKind::DbRefused => &mut self.db_refused,
+            FailureKind::Rejected => &mut self.rejected,
+            FailureKind::RetriesExhausted => &mut self.retries_exhausted,
+        }
+    }
+    pub fn total(&self) -> u64 {
+        self.acquire_timeout
+            + self.client_timeout
+            + self.db_refused
+            + self.rejected
+            + self.retries_exhausted
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct LatencyMs {
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct PoolWaitMs {
+    pub mean: f64,
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+/// Figures the tests and `validate` use beyond MODEL.md's output keys.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Diagnostics {
+    /// Time-average number of requests in the system (client view, backoff included).
+    pub mean_requests_in_system: f64,
+    /// Mean time from offer to final outcome, success or failure, in ms.
+    pub mean_sojourn_ms: f64,
+    /// Measured offered rate, per second of measurement window.
+    pub offered_rps: f64,
+    /// Time-average connections in use, summed over the fleet.
+    pub mean_connections_in_use: f64,
+    /// Largest open + opening seen in any single pool.
+    pub peak_pool_connections: u32,
+    /// Largest number of statements active at once at the database.
+    pub peak_db_statements: u32,
+    /// Connects the database refused.
+    pub db_connect_refusals: u64,
+    /// Pool acquisitions by measured requests (immediate, waited or timed out).
+    pub acquisitions: u64,
+    /// Wall-clock-free count of connections opened.
+    pub connections_opened: u64,
+}
+
+/// One run's results, with exactly the JSON keys of MODEL.md.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Summary {
+    pub requests: RequestCounts,
+    pub failures: FailureCounts,
+    pub error_rate: f64,
+    pub throughput_rps: f64,
+    pub latency_ms: LatencyMs,
+    pub pool_wait_ms: PoolWaitMs,
+    pub p_wait: f64,
+    pub pool_utilization: f64,
+    pub db_utilization: f64,
+    pub peak_db_connections: u32,
+    pub events_processed: u64,
+    pub wall_seconds: f64,
+    #[serde(skip)]
+    pub diagnostics: Diagnostics,
+}
+
+/// A quantity integrated over time within the measurement window.
+#[derive(Debug, Clone, Copy)]
+pub struct TimeAverage {
+    value: f64,
+    since: SimTime,
+    area: f64,
+}
+
+impl TimeAverage {
+    pub fn new() -> TimeAverage {
+        TimeAverage {
+            value: 0.0,
+            since: SimTime::ZERO,
+            area: 0.0,
+        }
+    }
+    /// The quantity changes to `value` at `now`.
+    #[inline]
+    pub fn set(&mut self, now: SimTime, value: f64, window: (SimTime, SimTime)) {
+        let start = self.since.max(window.0);
+        let end = now.min(window.1);
+        if end > start {
+            self.area += self.value * (end.0 - start.0) as f64;
+        }
+        self.value = value;
+        self.since = now;
+    }
+    pub fn value(&self) -> f64 {
+        self.value
+    }
+    /// The average over the window; call after the window has closed.
+    pub fn mean(&self, window: (SimTime, SimTime)) -> f64 {
+        let mut copy = *self;
+        copy.set(window.1, self.value, window);
+        copy.area / (window.1 .0 - window.0 .0) as f64
+    }
+}
+
+impl Default for TimeAverage {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Accumulates one run's statistics as events happen.
+pub struct Collector {
+    pub window: (SimTime, SimTime),
+    pub counts: RequestCounts,
+    pub failures: FailureCounts,
+    latency_us: Histogram<u64>,
+    latency_sum_ns: f64,
+    pool_wait_us: Histogram<u64>,
+    pool_wait_sum_ns: f64,
+    acquisitions_waited: u64,
+    acquisitions: u64,
+    sojourn_sum_ns: f64,
+    pub in_system: TimeAverage,
+    pub connections_in_use: TimeAverage,
+    pub busy_cores: TimeAverage,
+    pub diagnostics: Diagnostics,
+}
+
+fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, HISTOGRAM_MAX_US, 3).expect("static histogram bounds are valid")
+}
+
+fn to_histogram_us(duration: SimTime) -> u64 {
+    (duration.0 / 1_000).clamp(1, HISTOGRAM_MAX_US)
+}
+
+impl Collector {
+    pub fn new(warmup: SimTime, horizon: SimTime) -> Collector {
+        Collector {
+            window: (warmup, horizon),
+            counts: RequestCounts::default(),
+            failures: FailureCounts::default(),
+            latency_us: new_histogram(),
+            latency_sum_ns: 0.0,
+            pool_wait_us: new_histogram(),
+            pool_wait_sum_ns: 0.0,
+            acquisitions_waited: 0,
+            acquisitions: 0,
+            sojourn_sum_ns: 0.0,
+            in_system: TimeAverage::new(),
+            connections_in_use: TimeAverage::new(),
+            busy_cores: TimeAverage::new(),
+            diagnostics: Diagnostics::default(),
+        }
+    }
+
+    #[inline]
+    pub fn record_success(&mut self, latency: SimTime) {
+        self.counts.succeeded += 1;
+        self.latency_sum_ns += latency.0 as f64;
+        self.sojourn_sum_ns += latency.0 as f64;
+        self.latency_us.saturating_record(to_histogram_us(latency));
+    }
+
+    #[inline]
+    pub fn record_failure(&mut self, kind: FailureKind, sojourn: SimTime) {
+        self.counts.failed += 1;
+        *self.failures.get_mut(kind) += 1;
+        self.sojourn_sum_ns += sojourn.0 as f64;
+    }
+
+    /// One acquisition attempt: `waited` is zero when a connection was idle.
+    #[inline]
+    pub fn record_acquisition(&mut self, waited: SimTime) {
+        self.acquisitions += 1;
+        self.pool_wait_sum_ns += waited.0 as f64;
+        if waited.is_zero() {
+            self.pool_wait_us.saturating_record(0);
+        } else {
+            self.acquisitions_waited += 1;
+            self.pool_wait_us.saturating_record(to_histogram_us(waited));
+        }
+    }
+
+    /// An acquisition that never queued because the pool fails at once (`acquire_timeout = 0s`).
+    pub fn record_acquisition_refused(&mut self) {
+        self.acquisitions += 1;
+        self.pool_wait_us.saturating_record(0);
+    }
+
+    pub fn finish(
+        mut self,
+        instances: u32,
+        pool_max_size: u32,
+        db_cores: u32,
+        peak_db_connections: u32,
+        events_processed: u64,
+        wall_seconds: f64,
+    ) -> Summary {
+        let window = self.window;
+        let window_s = (window.1 .0 - window.0 .0) as f64 / 1e9;
+        let ms = |h: &Histogram<u64>, q: f64| {
+            if h.is_empty() {
+                f64::NAN
+            } else {
+                h.value_at_quantile(q) as f64 / 1e3
+            }
+        };
+        let latency = &self.latency_us;
+        let succeeded = self.counts.succeeded as f64;
+        let latency_ms = LatencyMs {
+            mean: if succeeded > 0.0 {
+                self.latency_sum_ns / succeeded / 1e6
+            } else {
+                f64::NAN
+            },
+            p50: ms(latency, 0.50),
+            p90: ms(latency, 0.90),
+            p95: ms(latency, 0.95),
+            p99: ms(latency, 0.99),
+            p999: ms(latency, 0.999),
+            max: if latency.is_empty() {
+                f64::NAN
+            } else {
+                latency.max() as f64 / 1e3
+            },
+        };
+        let wait = &self.pool_wait_us;
+        let acquisitions = self.acquisitions as f64;
+        let pool_wait_ms = PoolWaitMs {
+            mean: if acquisitions > 0.0 {
+                self.pool_wait_sum_ns / acquisitions / 1e6
+            } else {
+                f64::NAN
+            },
+            p50: ms(wait, 0.50),
+            p95: ms(wait, 0.95),
+            p99: ms(wait, 0.99),
+            max: if wait.is_empty() {
+                f64::NAN
+            } else {
+                wait.max() as f64 / 1e3
+            },
+        };
+        debug_assert_eq!(self.counts.failed, self.failures.total());
+        let offered = self.counts.offered as f64;
+        let finished = offered.max(1.0);
+        let in_use = self.connections_in_use.mean(window);
+        self.diagnostics.mean_requests_in_system = self.in_system.mean(window);
+        self.diagnostics.mean_sojourn_ms = self.sojourn_sum_ns / finished / 1e6;
+        self.diagnostics.offered_rps = offered / window_s;
+        self.diagnostics.mean_connections_in_use = in_use;
+        self.diagnostics.acquisitions = self.acquisitions;
+        Summary {
+            error_rate: if offered > 0.0 {
+                self.counts.failed as f64 / offered
+            } else {
+                0.0
+            },
+            throughput_rps: succeeded / window_s,
+            latency_ms,
+            pool_wait_ms,
+            p_wait: if acquisitions > 0.0 {
+                self.acquisitions_waited as f64 / acquisitions
+            } else {
+                0.0
+            },
+            pool_utilization: in_use / (instances as f64 * pool_max_size as f64),
+            db_utilization: self.busy_cores.mean(window) / db_cores as f64,
+            peak_db_connections,
+            events_processed,
+            wall_seconds,
+            requests: self.counts,
+            failures: self.failures,
+            diagnostics: self.diagnostics,
+        }
+    }
+}
