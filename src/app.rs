@@ -42,7 +42,9 @@ fn run_model(args: &RunArgs) -> Result<ExitCode, AppError> {
     if let Some(seed) = args.seed {
         overrides.push(("simulation.seed".into(), toml::Value::Integer(seed as i64)));
     }
-    let spec = source.build(&overrides)?;
+    let spec = source
+        .build(&overrides)
+        .map_err(|e| blame_override(e, &args.overrides))?;
     let summary = simulate(
         &spec,
         RunOptions {
@@ -57,6 +59,27 @@ fn run_model(args: &RunArgs) -> Result<ExitCode, AppError> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// An error in a field that `--set` replaced is about the `--set`, not the file:
+/// say so, and drop the file's line, which holds the value that was replaced.
+fn blame_override(mut error: InputError, overrides: &[(String, String)]) -> InputError {
+    let Some(field) = error.field.clone() else {
+        return error;
+    };
+    let hit = overrides.iter().rev().find(|(path, _)| {
+        let under = |outer: &str, inner: &str| {
+            inner.strip_prefix(outer).is_some_and(|rest| {
+                rest.is_empty() || rest.starts_with('.') || rest.starts_with('[')
+            })
+        };
+        under(path, &field) || under(&field, path)
+    });
+    if let Some((path, value)) = hit {
+        error.line = None;
+        error.message = format!("{} (from --set {path}={value})", error.message);
+    }
+    error
 }
 
 fn validate(args: &ValidateArgs) -> Result<ExitCode, AppError> {

@@ -158,11 +158,23 @@ fn positive_duration_ns(
     if ns <= 0.0 {
         return Err(dist_error(
             subfield,
-            format!("`{subfield}` of a {dist} distribution must be above zero"),
+            format!(
+                "`{subfield}` of {} distribution must be above zero",
+                a(dist)
+            ),
             "use a positive duration, or `dist = \"constant\"` for a fixed time",
         ));
     }
     Ok(ns)
+}
+
+/// "a gamma", "an exponential": the article for a distribution's name.
+fn a(dist: &str) -> String {
+    if dist.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        format!("an {dist}")
+    } else {
+        format!("a {dist}")
+    }
 }
 
 fn positive_number(subfield: &str, value: Option<f64>, dist: &str) -> Result<f64, DistError> {
@@ -170,13 +182,23 @@ fn positive_number(subfield: &str, value: Option<f64>, dist: &str) -> Result<f64
         Some(v) if v.is_finite() && v > 0.0 => Ok(v),
         Some(v) => Err(dist_error(
             subfield,
-            format!("`{subfield}` of a {dist} distribution must be a positive number, not {v}"),
-            format!("set `{subfield}` above zero"),
+            format!(
+                "`{subfield}` of {} distribution must be a positive number, not {v}",
+                a(dist)
+            ),
+            if subfield == "cv" {
+                "set `cv` above zero: the standard deviation over the mean, e.g. cv = 0.5 (1.0 is as spread as exponential)".to_string()
+            } else {
+                format!("set `{subfield}` above zero")
+            },
         )),
         None => Err(dist_error(
             subfield,
             format!("`{dist}` needs `{subfield}`"),
-            format!("add `{subfield} = ...` (a positive number)"),
+            format!(
+                "add `{subfield} = {}` (a positive number)",
+                if subfield == "cv" { "0.5" } else { "1.5" }
+            ),
         )),
     }
 }
@@ -238,9 +260,10 @@ pub fn build_time_dist(spec: &DistSpec, base_dir: &Path) -> Result<TimeDist, Dis
         if is_set && !allowed_fields(dist).contains(&name) {
             return Err(dist_error(
                 name,
-                format!("`{name}` does not apply to a {dist} distribution"),
+                format!("`{name}` does not apply to {} distribution", a(dist)),
                 format!(
-                    "a {dist} distribution takes {}{}",
+                    "remove `{name}`; {} distribution takes {}{}",
+                    a(dist),
                     allowed_fields(dist).join(", "),
                     if dist == "uniform" {
                         ", max"
@@ -290,7 +313,11 @@ pub fn build_time_dist(spec: &DistSpec, base_dir: &Path) -> Result<TimeDist, Dis
             if max < min {
                 return Err(dist_error(
                     "max",
-                    "uniform `max` is below `min`",
+                    format!(
+                        "uniform max ({}) is below min ({})",
+                        spec.max.as_deref().unwrap_or_default(),
+                        spec.min.as_deref().unwrap_or_default()
+                    ),
                     "swap them so that min <= max",
                 ));
             }
@@ -338,12 +365,30 @@ fn lognormal(spec: &DistSpec) -> Result<(Sampler, f64), DistError> {
             let sigma2 = (1.0 + cv * cv).ln();
             (mean.ln() - sigma2 / 2.0, sigma2.sqrt())
         }
-        _ => {
-            return Err(dist_error(
-                "median",
-                "lognormal needs either `median` and `p99`, or `mean` and `cv`",
-                "write e.g. { dist = \"lognormal\", median = \"2ms\", p99 = \"15ms\" }",
-            ))
+        (median, p99, mean, cv) => {
+            let example = "write e.g. { dist = \"lognormal\", median = \"2ms\", p99 = \"15ms\" } or { dist = \"lognormal\", mean = \"3ms\", cv = 1.0 }";
+            let by_quantiles = median.is_some() || p99.is_some();
+            let by_moments = mean.is_some() || cv.is_some();
+            let (subfield, message) = if by_quantiles && by_moments {
+                (
+                    if mean.is_some() { "mean" } else { "cv" },
+                    "lognormal takes either `median` and `p99`, or `mean` and `cv`, not a mix",
+                )
+            } else if median.is_some() {
+                ("p99", "lognormal with `median` also needs `p99`")
+            } else if p99.is_some() {
+                ("median", "lognormal with `p99` also needs `median`")
+            } else if mean.is_some() {
+                ("cv", "lognormal with `mean` also needs `cv`")
+            } else if cv.is_some() {
+                ("mean", "lognormal with `cv` also needs `mean`")
+            } else {
+                (
+                    "median",
+                    "lognormal needs either `median` and `p99`, or `mean` and `cv`",
+                )
+            };
+            return Err(dist_error(subfield, message, example));
         }
     };
     let d = LogNormal::new(mu, sigma)

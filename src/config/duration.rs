@@ -21,6 +21,11 @@ pub fn parse_duration(text: &str) -> Result<SimTime, String> {
     if trimmed.is_empty() {
         return Err("empty duration; write a number with a unit, e.g. \"250ms\"".into());
     }
+    if trimmed.starts_with('-') {
+        return Err(format!(
+            "`{trimmed}` is negative; durations are 0 or more, e.g. \"0s\" or \"250ms\""
+        ));
+    }
     let mut rest = trimmed;
     let mut total_ns = 0.0f64;
     while !rest.is_empty() {
@@ -50,8 +55,12 @@ pub fn parse_duration(text: &str) -> Result<SimTime, String> {
             .ok_or_else(|| {
                 if unit.is_empty() {
                     format!("`{trimmed}` has no unit; add one of ns, us, ms, s, m, h, e.g. \"{trimmed}ms\"")
+                } else if unit.starts_with(char::is_whitespace)
+                    && UNITS.iter().any(|(name, _)| *name == unit.trim())
+                {
+                    format!("`{trimmed}` has a space before its unit; write it without one, e.g. \"{}\"", trimmed.split_whitespace().collect::<String>())
                 } else {
-                    format!("`{trimmed}` has an unknown unit `{unit}`; use one of ns, us, ms, s, m, h")
+                    format!("`{trimmed}` has an unknown unit `{}`; use one of ns, us, ms, s, m, h", unit.trim())
                 }
             })?;
         total_ns += number * scale;

@@ -126,7 +126,58 @@ pub fn locate_field(source: &str, field: &str) -> Option<usize> {
             }
         }
     }
+    locate_table_header(source, field)
+}
+
+/// Finds the line of the header that opens table `field`: `[database]` for
+/// `database`, the second `[[request.steps]]` for `request.steps[1]`.
+fn locate_table_header(source: &str, field: &str) -> Option<usize> {
+    let mut names = Vec::new();
+    let mut wanted_index = 0usize;
+    for part in field.split('.') {
+        match part.find('[') {
+            Some(open) => {
+                names.push(&part[..open]);
+                wanted_index = part[open + 1..].trim_end_matches(']').parse().ok()?;
+            }
+            None => {
+                names.push(part);
+                wanted_index = 0;
+            }
+        }
+    }
+    let wanted = names.join(".");
+    let mut seen = 0usize;
+    for (number, raw) in source.lines().enumerate() {
+        let line = raw.trim();
+        let (header, is_array) = if let Some(h) = line.strip_prefix("[[") {
+            (h.split("]]").next().unwrap_or(""), true)
+        } else if let Some(h) = line.strip_prefix('[') {
+            (h.split(']').next().unwrap_or(""), false)
+        } else {
+            continue;
+        };
+        if header.trim() != wanted {
+            continue;
+        }
+        if !is_array || seen == wanted_index {
+            return Some(number + 1);
+        }
+        seen += 1;
+    }
     None
+}
+
+/// Like [`locate_field`], but falls back to the nearest enclosing table or key
+/// that is written in `source`: where a missing field belongs.
+pub fn locate_nearest(source: &str, field: &str) -> Option<usize> {
+    let mut current = field;
+    loop {
+        if let Some(line) = locate_field(source, current) {
+            return Some(line);
+        }
+        current = &current[..current.rfind('.')?];
+    }
 }
 
 #[cfg(test)]
@@ -141,5 +192,14 @@ mod tests {
         assert_eq!(locate_field(source, "request.steps[1].time"), Some(8));
         assert_eq!(locate_field(source, "client.retries.max"), Some(10));
         assert_eq!(locate_field(source, "pool.missing"), None);
+        assert_eq!(locate_field(source, "pool"), Some(2));
+        assert_eq!(locate_field(source, "request.steps"), Some(5));
+        assert_eq!(locate_field(source, "request.steps[1]"), Some(7));
+        assert_eq!(
+            locate_nearest(source, "request.steps[1].time.dist"),
+            Some(8)
+        );
+        assert_eq!(locate_nearest(source, "pool.missing"), Some(2));
+        assert_eq!(locate_nearest(source, "missing"), None);
     }
 }
