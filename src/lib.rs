@@ -9,6 +9,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod model;
+pub mod recommend;
 pub mod report;
 pub mod sim;
 pub mod stats;

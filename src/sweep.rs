@@ -1,13 +1,261 @@
-//! Sweeps: points x replications on rayon, in a deterministic order.
+//! Sweeps: every point x replication on rayon, in a deterministic order, then aggregated.
+//!
+//! Each run's random streams depend only on (seed, replication, source), so all
+//! points of a replication share their arrivals and service times (common random
+//! numbers), and the results are the same whatever the thread count: rayon's
+//! indexed `collect` puts every run back in its place.
 
+use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
 
 use crate::app::AppError;
 use crate::cli::SweepArgs;
+use crate::config::experiment::{Experiment, Slo, GROWTH_PATH, POOL_SIZE_PATH};
+use crate::model::{simulate, RunOptions};
+use crate::recommend::{recommend, Recommendations};
+use crate::stats::confidence::{estimate, Estimate};
+use crate::stats::summary::Summary;
+
+/// Confidence level of the intervals in points.csv and of the SLO checks.
+pub const CONFIDENCE: f64 = 0.95;
+
+/// One simulation of one point.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub point: usize,
+    pub replication: u32,
+    pub summary: Summary,
+}
+
+/// The replications of one point, aggregated.
+#[derive(Debug, Clone)]
+pub struct PointResult {
+    /// The value of each swept axis, in the experiment's axis order.
+    pub values: Vec<f64>,
+    pub pool_size: u32,
+    pub growth: f64,
+    pub instances: u32,
+    pub latency_p99_ms: Estimate,
+    pub latency_p50_ms: Estimate,
+    pub error_rate: Estimate,
+    pub pool_wait_mean_ms: Estimate,
+    pub p_wait: Estimate,
+    /// Mean waiters per pool (Little's law: acquisitions per second per pool x mean wait).
+    pub pool_pending: Estimate,
+    pub pool_utilization: Estimate,
+    pub db_utilization: Estimate,
+    pub throughput_rps: Estimate,
+    pub attempts_per_request: Estimate,
+    /// Largest over the replications.
+    pub peak_db_connections: u32,
+    /// (instances) x max_size + other + reserved: what the database must hold with every pool full.
+    pub fleet_connections: u32,
+    pub max_connections: u32,
+    pub slo_pass: bool,
+}
+
+/// Everything a sweep produced.
+pub struct SweepResult {
+    pub runs: Vec<Run>,
+    pub points: Vec<PointResult>,
+    pub recommendations: Recommendations,
+    pub wall_seconds: f64,
+}
+
+/// Runs every point x replication on `threads` threads (all cores when `None`).
+pub fn run_sweep(
+    experiment: &Experiment,
+    threads: Option<usize>,
+    progress: bool,
+) -> anyhow::Result<SweepResult> {
+    let started = Instant::now();
+    let replications = experiment.replications as usize;
+    let total = experiment.points.len() * replications;
+    let bar = progress_bar(total as u64, experiment.points.len(), progress);
+    let done_per_point: Vec<AtomicUsize> = (0..experiment.points.len())
+        .map(|_| AtomicUsize::new(0))
+        .collect();
+    let points_done = AtomicUsize::new(0);
+    let mut builder = rayon::ThreadPoolBuilder::new();
+    if let Some(n) = threads {
+        builder = builder.num_threads(n.max(1));
+    }
+    let pool = builder.build().context("cannot start the worker threads")?;
+    let runs: Vec<Run> = pool.install(|| {
+        (0..total)
+            .into_par_iter()
+            .map(|task| {
+                let point = task / replications;
+                let replication = (task % replications) as u32;
+                let summary = simulate(&experiment.points[point].spec, RunOptions { replication });
+                if done_per_point[point].fetch_add(1, Ordering::Relaxed) + 1 == replications {
+                    let done = points_done.fetch_add(1, Ordering::Relaxed) + 1;
+                    bar.set_message(format!("{done}/{} points", experiment.points.len()));
+                }
+                bar.inc(1);
+                Run {
+                    point,
+                    replication,
+                    summary,
+                }
+            })
+            .collect()
+    });
+    bar.finish_and_clear();
+    let points = aggregate(experiment, &runs);
+    let recommendations = recommend(experiment, &points);
+    Ok(SweepResult {
+        runs,
+        points,
+        recommendations,
+        wall_seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn progress_bar(total_runs: u64, points: usize, enabled: bool) -> ProgressBar {
+    let target = if enabled && std::io::stderr().is_terminal() {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    let bar = ProgressBar::with_draw_target(Some(total_runs), target);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {msg}, {pos}/{len} runs, {per_sec}, ETA {eta}")
+            .expect("static template is valid"),
+    );
+    bar.set_message(format!("0/{points} points"));
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// Mean and 95% interval of each key metric per point, and the SLO verdict.
+pub fn aggregate(experiment: &Experiment, runs: &[Run]) -> Vec<PointResult> {
+    let replications = experiment.replications as usize;
+    experiment
+        .points
+        .iter()
+        .enumerate()
+        .map(|(index, point)| {
+            let summaries: Vec<&Summary> = runs[index * replications..(index + 1) * replications]
+                .iter()
+                .map(|r| &r.summary)
+                .collect();
+            let metric = |f: &dyn Fn(&Summary) -> f64| {
+                estimate(
+                    &summaries.iter().map(|s| f(s)).collect::<Vec<_>>(),
+                    CONFIDENCE,
+                )
+            };
+            let spec = &point.spec;
+            let instances = spec.fleet.instances;
+            let latency_p99_ms = metric(&|s| s.latency_ms.p99);
+            let error_rate = metric(&|s| s.error_rate);
+            let slo_pass = passes(&experiment.slo, &latency_p99_ms, &error_rate, replications);
+            let db = &spec.database;
+            PointResult {
+                values: point.values.clone(),
+                pool_size: spec.pool.max_size,
+                growth: spec.traffic.growth,
+                instances,
+                latency_p99_ms,
+                latency_p50_ms: metric(&|s| s.latency_ms.p50),
+                error_rate,
+                pool_wait_mean_ms: metric(&|s| s.pool_wait_ms.mean),
+                p_wait: metric(&|s| s.p_wait),
+                pool_pending: metric(&|s| {
+                    let acquisitions_per_s = s.diagnostics.acquisitions as f64
+                        / spec
+                            .simulation
+                            .horizon
+                            .saturating_sub(spec.simulation.warmup)
+                            .as_secs_f64();
+                    let wait_s = if s.pool_wait_ms.mean.is_nan() {
+                        0.0
+                    } else {
+                        s.pool_wait_ms.mean / 1e3
+                    };
+                    acquisitions_per_s * wait_s / instances as f64
+                }),
+                pool_utilization: metric(&|s| s.pool_utilization),
+                db_utilization: metric(&|s| s.db_utilization),
+                throughput_rps: metric(&|s| s.throughput_rps),
+                attempts_per_request: metric(&|s| {
+                    s.requests.attempts as f64 / (s.requests.offered.max(1)) as f64
+                }),
+                peak_db_connections: summaries
+                    .iter()
+                    .map(|s| s.peak_db_connections)
+                    .max()
+                    .unwrap_or(0),
+                fleet_connections: instances * spec.pool.max_size
+                    + db.other_connections
+                    + db.reserved_connections,
+                max_connections: db.max_connections,
+                slo_pass,
+            }
+        })
+        .collect()
+}
+
+/// The SLO holds when the upper 95% bounds of p99 and error rate are within it,
+/// and every replication had successful requests to measure.
+pub fn passes(
+    slo: &Slo,
+    latency_p99_ms: &Estimate,
+    error_rate: &Estimate,
+    replications: usize,
+) -> bool {
+    latency_p99_ms.samples == replications
+        && latency_p99_ms.hi <= slo.latency_p99_ms
+        && error_rate.hi <= slo.error_rate
+}
+
+/// The pool size axis value of a point (or the model's setting when not swept).
+pub fn pool_axis(experiment: &Experiment) -> Option<usize> {
+    experiment.axis_index(POOL_SIZE_PATH)
+}
+
+pub fn growth_axis(experiment: &Experiment) -> Option<usize> {
+    experiment.axis_index(GROWTH_PATH)
+}
 
 pub fn run_sweep_command(args: &SweepArgs) -> Result<ExitCode, AppError> {
-    Err(AppError::Other(anyhow::anyhow!(
-        "sweep of {} is not implemented yet",
-        args.experiment.display()
-    )))
+    let experiment = Experiment::load_with_seed(&args.experiment, args.seed)?;
+    let out_dir: PathBuf = args
+        .out
+        .clone()
+        .unwrap_or_else(|| experiment.out_dir.clone());
+    let result = run_sweep(&experiment, args.threads, !args.quiet)?;
+    let written = crate::report::write_sweep_outputs(&experiment, &result, &out_dir)?;
+    let rec = &result.recommendations;
+    if !args.quiet {
+        eprintln!(
+            "{} runs ({} points x {} replications) in {:.1} s; wrote {} files to {}",
+            result.runs.len(),
+            result.points.len(),
+            experiment.replications,
+            result.wall_seconds,
+            written,
+            out_dir.display()
+        );
+    }
+    println!("{}", rec.headline());
+    if args.check {
+        if let Some(reason) = rec.check_failure() {
+            println!("check failed: {reason}");
+            return Ok(ExitCode::from(1));
+        }
+        println!(
+            "check passed: pool.max_size = {} meets the SLO at the planned growth {:.2}x",
+            rec.current_pool_size, rec.planned_growth
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

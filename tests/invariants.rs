@@ -70,7 +70,11 @@ warmup = "20s"
 
 fn assert_conserved(s: &Summary) {
     assert!(s.requests.offered > 10_000);
-    assert_eq!(s.requests.offered, s.requests.succeeded + s.requests.failed, "every request ends exactly once");
+    assert_eq!(
+        s.requests.offered,
+        s.requests.succeeded + s.requests.failed,
+        "every request ends exactly once"
+    );
     let f = &s.failures;
     assert_eq!(
         s.requests.failed,
@@ -88,8 +92,14 @@ fn every_request_is_accounted_for_in_every_mode() {
                 let spec = overloaded(fairness, scope, cancel);
                 let s = simulate(&spec, RunOptions::default());
                 assert_conserved(&s);
-                assert!(s.requests.failed > 0, "{fairness}/{scope}: the model is meant to overload");
-                assert!(s.requests.attempts > s.requests.offered, "retries happen under overload");
+                assert!(
+                    s.requests.failed > 0,
+                    "{fairness}/{scope}: the model is meant to overload"
+                );
+                assert!(
+                    s.requests.attempts > s.requests.offered,
+                    "retries happen under overload"
+                );
             }
         }
     }
@@ -101,9 +111,14 @@ fn pools_and_database_stay_within_their_limits() {
     let s = simulate(&spec, RunOptions::default());
     let d = &s.diagnostics;
     assert!(d.peak_pool_connections <= spec.pool.max_size);
-    assert!(s.peak_db_connections <= spec.database.max_connections - spec.database.reserved_connections);
+    assert!(
+        s.peak_db_connections <= spec.database.max_connections - spec.database.reserved_connections
+    );
     // The fleet wants 6 x 20 = 120 connections but only 40 slots exist: the limit is reached and refusals happen.
-    assert_eq!(s.peak_db_connections, spec.database.max_connections - spec.database.reserved_connections);
+    assert_eq!(
+        s.peak_db_connections,
+        spec.database.max_connections - spec.database.reserved_connections
+    );
     assert!(d.db_connect_refusals > 0);
     assert!(s.failures.db_refused > 0 || s.failures.retries_exhausted > 0);
 }
@@ -116,9 +131,15 @@ fn the_same_seed_gives_the_same_results() {
     a.wall_seconds = 0.0;
     b.wall_seconds = 0.0;
     assert_eq!(a, b);
-    assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&b).unwrap());
+    assert_eq!(
+        serde_json::to_string(&a).unwrap(),
+        serde_json::to_string(&b).unwrap()
+    );
     let c = simulate(&spec, RunOptions { replication: 4 });
-    assert_ne!(a.requests, c.requests, "another replication draws other numbers");
+    assert_ne!(
+        a.requests, c.requests,
+        "another replication draws other numbers"
+    );
 }
 
 #[test]
@@ -146,6 +167,10 @@ warmup = "40s"
     // About 60 s x 1000/s are measured; with the warmup counted it would be about 100 000.
     let expected: f64 = 60_000.0;
     let sd = expected.sqrt();
-    assert!(((s.requests.offered as f64) - expected).abs() < 5.0 * sd, "offered {}", s.requests.offered);
+    assert!(
+        ((s.requests.offered as f64) - expected).abs() < 5.0 * sd,
+        "offered {}",
+        s.requests.offered
+    );
     assert!((s.throughput_rps - 1000.0).abs() < 20.0);
 }

@@ -4,7 +4,9 @@
 //! to lie inside the 99% Student-t interval of the simulated estimate, with an
 //! interval narrow enough (a few percent) that a wrong engine cannot slip through.
 
-use poolsim::validate::{database_check, erlang_b_check, erlang_c_checks, littles_law_check, Check};
+use poolsim::validate::{
+    database_check, erlang_b_check, erlang_c_checks, littles_law_check, Check,
+};
 
 const REPLICATIONS: u32 = 10;
 

@@ -3,12 +3,19 @@
 //! Every file is written atomically (a temporary file in the same directory,
 //! then a rename), so an interrupted run never leaves a half-written output.
 
+pub mod charts;
+pub mod csv;
+pub mod markdown;
 pub mod table;
 
 use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
+
+use crate::config::experiment::Experiment;
+use crate::stats::confidence::Estimate;
+use crate::sweep::SweepResult;
 
 /// Writes `bytes` to `path` via a temporary file in the same directory and a rename.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
@@ -25,4 +32,82 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     file.persist(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
+}
+
+fn interval(e: Estimate) -> charts::Interval {
+    charts::Interval {
+        mean: e.mean,
+        lo: e.lo,
+        hi: e.hi,
+    }
+}
+
+/// Writes runs.csv, points.csv, recommendations.json, charts/ and report.md into
+/// `dir`, each atomically. Everything is rendered before the first file is
+/// replaced, so a failure leaves the previous outputs as they were.
+/// Returns the number of files written.
+pub fn write_sweep_outputs(
+    experiment: &Experiment,
+    result: &SweepResult,
+    dir: &Path,
+) -> anyhow::Result<usize> {
+    let runs = csv::runs_csv(experiment, &result.runs)?;
+    let points = csv::points_csv(experiment, &result.points)?;
+    let mut recommendations = serde_json::to_vec_pretty(&result.recommendations)?;
+    recommendations.push(b'\n');
+
+    let main = result.recommendations.main();
+    let fixed: Vec<(usize, f64)> = main
+        .fixed
+        .iter()
+        .filter_map(|a| experiment.axis_index(&a.path).map(|i| (i, a.value)))
+        .collect();
+    let capacity_points: Vec<charts::CapacityPoint> = result
+        .points
+        .iter()
+        .filter(|p| fixed.iter().all(|(i, v)| p.values[*i] == *v))
+        .map(|p| charts::CapacityPoint {
+            pool_size: p.pool_size,
+            growth: p.growth,
+            latency_p99_ms: interval(p.latency_p99_ms),
+            error_rate: interval(p.error_rate),
+            pool_utilization: interval(p.pool_utilization),
+            db_utilization: interval(p.db_utilization),
+            slo_pass: p.slo_pass,
+        })
+        .collect();
+    let mut formats = Vec::new();
+    if experiment.png {
+        formats.push(charts::ImageFormat::Png);
+    }
+    if experiment.svg {
+        formats.push(charts::ImageFormat::Svg);
+    }
+    let chart_dir = dir.join("charts");
+    std::fs::create_dir_all(&chart_dir)
+        .with_context(|| format!("cannot create {}", chart_dir.display()))?;
+    let chart_spec = charts::CapacityChartSpec {
+        model_name: &experiment.baseline.name,
+        slo_latency_p99_ms: experiment.slo.latency_p99_ms,
+        slo_error_rate: experiment.slo.error_rate,
+        current_pool_size: experiment.baseline.pool.max_size,
+        points: &capacity_points,
+    };
+    let chart_files: Vec<String> =
+        charts::write_capacity_charts(&chart_spec, &chart_dir, &formats)?
+            .into_iter()
+            .map(|name| format!("charts/{name}"))
+            .collect();
+    let report = markdown::render(
+        experiment,
+        &result.recommendations,
+        &result.points,
+        &chart_files,
+    );
+
+    write_atomically(&dir.join("runs.csv"), &runs)?;
+    write_atomically(&dir.join("points.csv"), &points)?;
+    write_atomically(&dir.join("recommendations.json"), &recommendations)?;
+    write_atomically(&dir.join("report.md"), report.as_bytes())?;
+    Ok(4 + chart_files.len())
 }

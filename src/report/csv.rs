@@ -1,0 +1,129 @@
+//! runs.csv (every replication, every summary field) and points.csv (aggregated).
+//!
+//! Numbers are written with Rust's shortest round-trip formatting, so the files
+//! are byte-identical for identical results; wall-clock fields are left out.
+
+use serde_json::Value;
+
+use crate::config::experiment::Experiment;
+use crate::stats::confidence::Estimate;
+use crate::sweep::{PointResult, Run};
+
+fn number(value: f64) -> String {
+    if value.is_finite() {
+        format!("{value}")
+    } else {
+        String::new()
+    }
+}
+
+/// Flattens a JSON object into (dotted key, value) pairs.
+fn flatten(prefix: &str, value: &Value, out: &mut Vec<(String, String)>) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                let name = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                flatten(&name, inner, out);
+            }
+        }
+        Value::Null => out.push((prefix.to_string(), String::new())),
+        Value::Number(n) => out.push((
+            prefix.to_string(),
+            n.as_f64().map(number).unwrap_or_else(|| n.to_string()),
+        )),
+        other => out.push((prefix.to_string(), other.to_string())),
+    }
+}
+
+/// Summary fields that depend on the machine, not the model: excluded so outputs are reproducible.
+const MACHINE_DEPENDENT: [&str; 1] = ["wall_seconds"];
+
+pub fn runs_csv(experiment: &Experiment, runs: &[Run]) -> anyhow::Result<Vec<u8>> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for (i, run) in runs.iter().enumerate() {
+        let mut fields = Vec::new();
+        flatten("", &serde_json::to_value(&run.summary)?, &mut fields);
+        fields.retain(|(k, _)| !MACHINE_DEPENDENT.contains(&k.as_str()));
+        if i == 0 {
+            let mut header: Vec<String> = experiment.axes.iter().map(|a| a.path.clone()).collect();
+            header.push("replication".into());
+            header.extend(fields.iter().map(|(k, _)| k.clone()));
+            writer.write_record(&header)?;
+        }
+        let mut row: Vec<String> = experiment.points[run.point]
+            .values
+            .iter()
+            .map(|v| number(*v))
+            .collect();
+        row.push(run.replication.to_string());
+        row.extend(fields.into_iter().map(|(_, v)| v));
+        writer.write_record(&row)?;
+    }
+    Ok(writer.into_inner()?)
+}
+
+/// Reads one aggregated metric of a point.
+pub type MetricAccessor = fn(&PointResult) -> Estimate;
+
+/// The aggregated metrics of points.csv, in column order: (name, accessor).
+pub fn point_metrics() -> Vec<(&'static str, MetricAccessor)> {
+    vec![
+        ("latency_p99_ms", |p| p.latency_p99_ms),
+        ("latency_p50_ms", |p| p.latency_p50_ms),
+        ("error_rate", |p| p.error_rate),
+        ("pool_wait_mean_ms", |p| p.pool_wait_mean_ms),
+        ("p_wait", |p| p.p_wait),
+        ("pool_pending", |p| p.pool_pending),
+        ("pool_utilization", |p| p.pool_utilization),
+        ("db_utilization", |p| p.db_utilization),
+        ("throughput_rps", |p| p.throughput_rps),
+        ("attempts_per_request", |p| p.attempts_per_request),
+    ]
+}
+
+pub fn points_csv(experiment: &Experiment, points: &[PointResult]) -> anyhow::Result<Vec<u8>> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let mut header: Vec<String> = experiment.axes.iter().map(|a| a.path.clone()).collect();
+    header.extend(["pool_size", "growth", "instances"].map(String::from));
+    for (name, _) in point_metrics() {
+        header.extend([
+            format!("{name}.mean"),
+            format!("{name}.ci95_lo"),
+            format!("{name}.ci95_hi"),
+        ]);
+    }
+    header.extend(
+        [
+            "peak_db_connections",
+            "fleet_connections",
+            "max_connections",
+            "slo_pass",
+        ]
+        .map(String::from),
+    );
+    writer.write_record(&header)?;
+    for p in points {
+        let mut row: Vec<String> = p.values.iter().map(|v| number(*v)).collect();
+        row.extend([
+            p.pool_size.to_string(),
+            number(p.growth),
+            p.instances.to_string(),
+        ]);
+        for (_, metric) in point_metrics() {
+            let e = metric(p);
+            row.extend([number(e.mean), number(e.lo), number(e.hi)]);
+        }
+        row.extend([
+            p.peak_db_connections.to_string(),
+            p.fleet_connections.to_string(),
+            p.max_connections.to_string(),
+            p.slo_pass.to_string(),
+        ]);
+        writer.write_record(&row)?;
+    }
+    Ok(writer.into_inner()?)
+}

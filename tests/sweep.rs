@@ -1,0 +1,215 @@
+//! `poolsim sweep` end to end: determinism across thread counts, recommendations
+//! that agree with points.csv, the `--check` gate, and no output on bad input.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/sweep")
+        .join(name)
+}
+
+fn sweep(experiment: &str, out: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
+    Command::cargo_bin("poolsim")
+        .unwrap()
+        .arg("sweep")
+        .arg(fixture(experiment))
+        .arg("--out")
+        .arg(out)
+        .arg("--quiet")
+        .args(extra)
+        .assert()
+}
+
+#[test]
+fn outputs_are_identical_with_one_or_two_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+    sweep("small.toml", &one, &["--threads", "1"]).success();
+    sweep("small.toml", &two, &["--threads", "2"]).success();
+    for file in [
+        "runs.csv",
+        "points.csv",
+        "recommendations.json",
+        "report.md",
+    ] {
+        let a = std::fs::read(one.join(file)).unwrap();
+        let b = std::fs::read(two.join(file)).unwrap();
+        assert!(!a.is_empty(), "{file} is empty");
+        assert!(a == b, "{file} differs between --threads 1 and --threads 2");
+    }
+    for chart in [
+        "capacity-p99",
+        "capacity-errors",
+        "slo-heatmap",
+        "utilization",
+    ] {
+        for ext in ["png", "svg"] {
+            let path = one.join("charts").join(format!("{chart}.{ext}"));
+            assert!(
+                std::fs::metadata(&path)
+                    .map(|m| m.len() > 1000)
+                    .unwrap_or(false),
+                "{} missing or empty",
+                path.display()
+            );
+        }
+    }
+    // No temporary files are left behind.
+    for entry in std::fs::read_dir(&one)
+        .unwrap()
+        .chain(std::fs::read_dir(one.join("charts")).unwrap())
+    {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(
+            !name.contains("tmp"),
+            "temporary file {name} left in the output"
+        );
+    }
+}
+
+/// points.csv as (growth, pool size) -> (slo_pass, p99 mean).
+fn read_points(path: &Path) -> BTreeMap<(String, u32), bool> {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column {name}"))
+    };
+    let (growth, size, pass) = (col("growth"), col("pool_size"), col("slo_pass"));
+    reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (
+                (r[growth].to_string(), r[size].parse().unwrap()),
+                &r[pass] == "true",
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn recommendations_agree_with_points_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    sweep("small.toml", dir.path(), &[]).success();
+    let points = read_points(&dir.path().join("points.csv"));
+    let rec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("recommendations.json")).unwrap())
+            .unwrap();
+    let scenario = &rec["scenarios"][0];
+    let levels = scenario["levels"].as_array().unwrap();
+    assert_eq!(levels.len(), 4);
+    let mut any_recommendation = false;
+    for level in levels {
+        let growth = level["growth"].as_f64().unwrap();
+        let key = format!("{growth}");
+        let db_limit = level["max_pool_size_database_holds"].as_u64().unwrap() as u32;
+        assert_eq!(db_limit, (100 - 3 - 5) / 6);
+        let upper = level["contention_limit"]
+            .as_u64()
+            .map_or(db_limit, |c| (c as u32).min(db_limit));
+        let sizes: Vec<(u32, bool)> = points
+            .iter()
+            .filter(|((g, _), _)| *g == key)
+            .map(|((_, s), p)| (*s, *p))
+            .collect();
+        assert_eq!(sizes.len(), 5, "growth {key}");
+        // Recompute: the smallest passing size with every larger size up to the limit passing.
+        let candidates: Vec<(u32, bool)> =
+            sizes.iter().copied().filter(|(s, _)| *s <= upper).collect();
+        let expected = candidates
+            .iter()
+            .rev()
+            .take_while(|(_, pass)| *pass)
+            .last()
+            .map(|(s, _)| *s);
+        let reported = level["min_pool_size_meeting_slo"]
+            .as_u64()
+            .map(|v| v as u32);
+        if candidates.iter().any(|(_, p)| *p) {
+            assert_eq!(
+                reported, expected,
+                "growth {key}: smallest size meeting the SLO"
+            );
+        }
+        if let Some(size) = reported {
+            assert!(
+                points[&(key.clone(), size)],
+                "growth {key}: recommended size {size} does not pass in points.csv"
+            );
+            any_recommendation = true;
+        } else {
+            assert!(
+                level["reason"].as_str().is_some_and(|r| !r.is_empty()),
+                "growth {key}: no value and no reason"
+            );
+        }
+    }
+    assert!(any_recommendation);
+    // The current setting (10) carries a growth exactly when every level up to it passes at 10.
+    let carries = scenario["current_carries_growth"].as_f64();
+    let passing: Vec<f64> = [1.0, 1.5, 2.0, 2.5]
+        .into_iter()
+        .take_while(|g| points[&(format!("{g}"), 10)])
+        .collect();
+    assert_eq!(carries, passing.last().copied());
+}
+
+#[test]
+fn check_gates_on_the_planned_growth() {
+    let dir = tempfile::tempdir().unwrap();
+    // Planned growth 1.25x (1.0 x 1.25): pool 10 meets the SLO there.
+    sweep("small.toml", &dir.path().join("a"), &["--check"])
+        .code(0)
+        .stdout(predicates::str::contains("check passed"));
+    // Planned growth 2.5x: pool 10 fails (its p99 and errors explode past 2.25x).
+    sweep(
+        "small-planned-2.5.toml",
+        &dir.path().join("b"),
+        &["--check"],
+    )
+    .code(1)
+    .stdout(predicates::str::contains(
+        "check failed: pool.max_size = 10 fails the SLO",
+    ));
+}
+
+#[test]
+fn bad_experiments_write_nothing_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    let text = std::fs::read_to_string(fixture("small.toml"))
+        .unwrap()
+        .replace(
+            "../../../models/auth-service.toml",
+            &Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("models/auth-service.toml")
+                .display()
+                .to_string(),
+        )
+        .replace(
+            "\"pool.max_size\" = [4, 8, 10, 12, 16]",
+            "\"pool.max_size\" = [4, 0, 10]",
+        );
+    std::fs::write(&bad, text).unwrap();
+    let out = dir.path().join("out");
+    Command::cargo_bin("poolsim")
+        .unwrap()
+        .args([
+            "sweep",
+            bad.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("pool.max_size"))
+        .stderr(predicates::str::contains("hint:"));
+    assert!(!out.exists(), "a bad experiment must not create output");
+}
