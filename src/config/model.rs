@@ -15,6 +15,9 @@ use super::duration::parse_duration;
 use super::error::{locate_field, locate_nearest, InputError};
 use super::overrides::set_path;
 use super::suggest;
+use super::timeline::{
+    check_timeline, AlertSection, AutoscaleSection, EventSection, Timeline, TimelineSections,
+};
 use crate::sim::time::SimTime;
 
 // ---------------------------------------------------------------- the file
@@ -32,9 +35,9 @@ pub struct ModelFile {
     #[serde(default)]
     pub pool: PoolSection,
     pub database: DatabaseSection,
-    pub events: Option<toml::Value>,
-    pub alerts: Option<toml::Value>,
-    pub autoscale: Option<toml::Value>,
+    pub events: Option<Vec<EventSection>>,
+    pub alerts: Option<Vec<AlertSection>>,
+    pub autoscale: Option<AutoscaleSection>,
     #[serde(default)]
     pub simulation: SimulationSection,
 }
@@ -459,6 +462,8 @@ pub struct SystemSpec {
     pub pool: PoolSpec,
     pub database: DatabaseSpec,
     pub simulation: SimulationSpec,
+    /// Events, alerts, autoscaling and traces (empty for a steady-state model).
+    pub timeline: Timeline,
 }
 
 // ---------------------------------------------------------------- loading
@@ -500,8 +505,36 @@ impl ModelSource {
                     .hint("override a field by its dotted path, e.g. pool.max_size=20 or traffic.growth=1.5")
             })?;
         }
-        let file: ModelFile = deserialize_table(&self.path, &self.text, table)?;
-        check_model(&file, &self.path, &self.text)
+        let file: ModelFile = deserialize_table(&self.path, &self.text, table.clone())?;
+        let mut spec = check_model(&file, &self.path, &self.text)?;
+        // The model as each `set` or `rolling_restart` leaves it, checked like the original.
+        let mut steady = table;
+        for key in ["events", "alerts", "autoscale"] {
+            steady.remove(key);
+        }
+        let build_after = |extra: &[(String, toml::Value)]| -> Result<SystemSpec, InputError> {
+            let mut changed = steady.clone();
+            for (path, value) in extra {
+                set_path(&mut changed, path, value.clone())
+                    .map_err(|why| InputError::new(&self.path, why).field(path.clone()))?;
+            }
+            let file: ModelFile = deserialize_table(&self.path, &self.text, changed)?;
+            check_model(&file, &self.path, &self.text)
+        };
+        let sections = TimelineSections {
+            events: file.events.as_deref().unwrap_or_default(),
+            alerts: file.alerts.as_deref().unwrap_or_default(),
+            autoscale: file.autoscale.as_ref(),
+            trace: file.traffic.trace.as_deref(),
+        };
+        spec.timeline = check_timeline(
+            &self.path,
+            &self.text,
+            sections,
+            spec.fleet.instances,
+            &build_after,
+        )?;
+        Ok(spec)
     }
 }
 
@@ -725,20 +758,6 @@ pub fn check_model(file: &ModelFile, path: &Path, text: &str) -> Result<SystemSp
     };
     let base_dir = path.parent().unwrap_or(Path::new("."));
 
-    for (field, what) in [
-        ("events", &file.events),
-        ("alerts", &file.alerts),
-        ("autoscale", &file.autoscale),
-    ] {
-        if what.is_some() {
-            return Err(err(
-                field,
-                format!("`{field}` is part of the incident-replay work that this version does not simulate yet"),
-                "remove the section to run the steady-state model; incident replays land in a later release",
-            ));
-        }
-    }
-
     // traffic
     let traffic = &file.traffic;
     if !(traffic.rate.is_finite() && traffic.rate > 0.0) {
@@ -768,11 +787,11 @@ pub fn check_model(file: &ModelFile, path: &Path, text: &str) -> Result<SystemSp
         &traffic.arrivals,
         &[("poisson", ()), ("trace", ())],
     )?;
-    if traffic.arrivals == "trace" || traffic.trace.is_some() {
+    if traffic.arrivals == "trace" && traffic.trace.is_none() {
         return Err(err(
-            "traffic.trace",
-            "traffic traces are part of the incident-replay work that this version does not simulate yet".into(),
-            "use arrivals = \"poisson\" with a `profile` for time-varying load",
+            "traffic.arrivals",
+            "arrivals = \"trace\" needs a `trace` file".into(),
+            "add trace = \"traces/login.csv\" (columns seconds,rate or one arrival time per row)",
         ));
     }
     let mut profile = Vec::new();
@@ -1173,5 +1192,6 @@ pub fn check_model(file: &ModelFile, path: &Path, text: &str) -> Result<SystemSp
             sample_interval,
             clock_start: sim.clock_start.clone(),
         },
+        timeline: Timeline::default(),
     })
 }

@@ -6,4 +6,4 @@ pub mod pool;
 pub mod system;
 pub mod traffic;
 
-pub use system::{simulate, RunOptions};
+pub use system::{simulate, simulate_detailed, RunOptions, RunOutput};

@@ -14,9 +14,11 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
+use crate::config::model::PoolSpec;
 use crate::config::model::{
     Balancer, ConnectionScope, FailureKind, Fairness, StepKind, SystemSpec,
 };
+use crate::config::timeline::{EventAction, Timeline};
 use crate::model::client::backoff;
 use crate::model::database::Database;
 use crate::model::pool::{ConnState, Pool, Waiter};
@@ -24,7 +26,9 @@ use crate::model::traffic::ArrivalProcess;
 use crate::sim::queue::EventQueue;
 use crate::sim::rng::{stream, Source, Stream};
 use crate::sim::time::SimTime;
+use crate::stats::series::{evaluate_alerts, AlertFiring, IntervalSample};
 use crate::stats::summary::{Collector, Summary};
+use hdrhistogram::Histogram;
 use rand::Rng;
 
 /// HikariCP hands a returned connection to a parked waiter by waking its thread;
@@ -35,6 +39,8 @@ const HOUSEKEEPING_PERIOD: SimTime = SimTime(30_000_000_000);
 /// HikariCP retires each connection up to 2.5% before `max_lifetime`.
 const LIFETIME_JITTER: f64 = 0.025;
 const NONE: u32 = u32::MAX;
+/// An instance removed by autoscaling gets this long to finish its work.
+const SCALE_IN_DRAIN: SimTime = SimTime(30_000_000_000);
 
 /// Which run of a model this is.
 #[derive(Debug, Clone, Copy, Default)]
@@ -59,25 +65,56 @@ enum Event {
     ConnectDone {
         instance: u32,
         connection: u32,
+        epoch: u32,
     },
     ConnectRetry {
         instance: u32,
+        epoch: u32,
     },
     Retire {
         instance: u32,
         connection: u32,
         generation: u32,
+        epoch: u32,
     },
     Housekeep {
         instance: u32,
+        epoch: u32,
     },
     AcquireDeadline {
         instance: u32,
+        epoch: u32,
     },
     ClientDeadline,
     Handoff {
         instance: u32,
+        epoch: u32,
     },
+    Sample,
+    Timeline {
+        index: u32,
+    },
+    SlowdownEnd {
+        index: u32,
+    },
+    InstanceUp {
+        instance: u32,
+    },
+    RestartBatch {
+        index: u32,
+        batch: u32,
+    },
+    RestartInstance {
+        instance: u32,
+        index: u32,
+    },
+    Decommission {
+        instance: u32,
+    },
+    RolloutEnd {
+        index: u32,
+    },
+    ScaleOut,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,10 +165,57 @@ struct Instance {
     accept_queue: VecDeque<(u32, u32)>,
     queued: u32,
     outstanding: u32,
+    /// Running (false while down, restarting or decommissioned).
+    up: bool,
+    /// Receives new requests (false while draining).
+    accepting: bool,
+    /// Bumped when the pool is replaced, so events for the old pool are ignored.
+    epoch: u32,
 }
 
-struct World<'a> {
-    spec: &'a SystemSpec,
+impl Instance {
+    fn new(pool: &PoolSpec) -> Instance {
+        Instance {
+            pool: Pool::new(pool.clone()),
+            busy_workers: 0,
+            accept_queue: VecDeque::new(),
+            queued: 0,
+            outstanding: 0,
+            up: true,
+            accepting: true,
+            epoch: 0,
+        }
+    }
+}
+
+/// Counts of what happened since the last sample.
+struct IntervalCounters {
+    sample: IntervalSample,
+    latency_us: Histogram<u64>,
+}
+
+impl IntervalCounters {
+    fn new() -> IntervalCounters {
+        IntervalCounters {
+            sample: IntervalSample::default(),
+            latency_us: Histogram::new_with_bounds(1, 24 * 3600 * 1_000_000, 2)
+                .expect("static histogram bounds are valid"),
+        }
+    }
+}
+
+/// A rolling restart in progress.
+#[derive(Clone, Copy, Debug)]
+struct Rollout {
+    /// Instances that existed when it began (restarted in batches).
+    old_instances: u32,
+    surge_first: u32,
+    surge_count: u32,
+}
+
+struct World {
+    /// The settings in force now (hot `set` events and rollouts change them).
+    spec: SystemSpec,
     now: SimTime,
     queue: EventQueue<Event>,
     arrivals: ArrivalProcess,
@@ -158,48 +242,89 @@ struct World<'a> {
     fleet_in_use: u32,
     stats: Collector,
     events_processed: u64,
+    timeline: Timeline,
+    rollouts: Vec<Option<Rollout>>,
+    /// Sampled series, when recorded (for --timeseries, alerts or autoscaling).
+    series: Option<Vec<IntervalSample>>,
+    interval: IntervalCounters,
+    autoscale_booting: u32,
+    autoscale_last: Option<SimTime>,
+    /// traffic.rate x growth at the start, for hot changes of either.
+    base_rate_per_s: f64,
+}
+
+/// A run with its sampled series and alert firings.
+#[derive(Debug, Clone)]
+pub struct RunOutput {
+    pub summary: Summary,
+    /// Per sample interval, from t = 0 to the horizon (empty unless recorded).
+    pub series: Vec<IntervalSample>,
+    pub alerts: Vec<AlertFiring>,
 }
 
 /// Runs one replication of `spec` and summarizes it.
 pub fn simulate(spec: &SystemSpec, options: RunOptions) -> Summary {
+    simulate_detailed(spec, options, false).summary
+}
+
+/// Runs one replication; `record_series` keeps the sampled time series (it is
+/// always sampled internally when the model has alerts or autoscaling).
+pub fn simulate_detailed(spec: &SystemSpec, options: RunOptions, record_series: bool) -> RunOutput {
     let started = Instant::now();
-    let mut world = World::new(spec, options.replication);
+    let mut world = World::new(spec, options.replication, record_series);
     world.run();
     let peak_db_connections = world.db.peak_slots_used + spec.database.other_connections;
-    let stats = world.stats;
-    stats.finish(
-        spec.fleet.instances,
-        spec.pool.max_size,
+    let series = world.series.take().unwrap_or_default();
+    let alerts = evaluate_alerts(
+        &spec.timeline.alerts,
+        &series,
+        spec.simulation.sample_interval.as_secs_f64(),
+    );
+    let summary = world.stats.finish(
         spec.database.cores,
         peak_db_connections,
         world.events_processed,
         started.elapsed().as_secs_f64(),
-    )
+    );
+    RunOutput {
+        summary,
+        series,
+        alerts,
+    }
 }
 
-impl<'a> World<'a> {
-    fn new(spec: &'a SystemSpec, replication: u32) -> World<'a> {
+impl World {
+    fn new(spec: &SystemSpec, replication: u32, record_series: bool) -> World {
         let seed = spec.simulation.seed;
         let rng = |source: Source, index: u64| stream(seed, replication, source, index);
         let instances = (0..spec.fleet.instances)
-            .map(|_| Instance {
-                pool: Pool::new(spec.pool.clone()),
-                busy_workers: 0,
-                accept_queue: VecDeque::new(),
-                queued: 0,
-                outstanding: 0,
-            })
+            .map(|_| Instance::new(&spec.pool))
             .collect();
         let last_db_step = spec
             .steps
             .iter()
             .rposition(|s| s.kind == StepKind::Db)
             .unwrap_or(0) as u32;
+        let surges = spec.timeline.surges();
+        let sampling =
+            record_series || !spec.timeline.alerts.is_empty() || spec.timeline.autoscale.is_some();
         World {
-            spec,
+            spec: spec.clone(),
+            timeline: spec.timeline.clone(),
+            rollouts: vec![None; spec.timeline.events.len()],
+            series: sampling.then(Vec::new),
+            interval: IntervalCounters::new(),
+            autoscale_booting: 0,
+            autoscale_last: None,
+            base_rate_per_s: spec.traffic.rate_per_s,
             now: SimTime::ZERO,
             queue: EventQueue::with_capacity(1024),
-            arrivals: ArrivalProcess::new(spec.traffic.clone(), rng(Source::Arrivals, 0)),
+            arrivals: ArrivalProcess::new(
+                spec.traffic.clone(),
+                surges,
+                spec.timeline.trace.clone(),
+                rng(Source::Arrivals, 0),
+            ),
             routing_rng: rng(Source::Routing, 0),
             connect_rng: rng(Source::Connects, 0),
             lifetime_rng: rng(Source::Lifetimes, 0),
@@ -233,12 +358,32 @@ impl<'a> World<'a> {
             if self.spec.pool.idle_timeout > SimTime::ZERO
                 && self.spec.pool.min_idle < self.spec.pool.max_size
             {
-                self.queue
-                    .schedule(HOUSEKEEPING_PERIOD, Event::Housekeep { instance });
+                self.queue.schedule(
+                    HOUSEKEEPING_PERIOD,
+                    Event::Housekeep {
+                        instance,
+                        epoch: self.instances[instance as usize].epoch,
+                    },
+                );
             }
         }
         if let Some(first) = self.arrivals.next_after(SimTime::ZERO, horizon) {
             self.queue.schedule(first, Event::Arrival);
+        }
+        self.capacity_changed();
+        for (index, event) in self.timeline.events.iter().enumerate() {
+            if event.at < horizon {
+                self.queue.schedule(
+                    event.at,
+                    Event::Timeline {
+                        index: index as u32,
+                    },
+                );
+            }
+        }
+        if self.series.is_some() {
+            self.queue
+                .schedule(self.spec.simulation.sample_interval, Event::Sample);
         }
         while let Some((time, event)) = self.queue.pop() {
             if time >= horizon && self.live_requests == 0 {
@@ -251,6 +396,12 @@ impl<'a> World<'a> {
         self.stats
             .in_system
             .set(self.now, self.live_requests as f64, self.stats.window);
+    }
+
+    /// Whether an event stamped with `epoch` still refers to the instance's current pool.
+    fn current(&self, instance: u32, epoch: u32) -> bool {
+        let i = &self.instances[instance as usize];
+        i.up && i.epoch == epoch
     }
 
     #[inline]
@@ -271,20 +422,72 @@ impl<'a> World<'a> {
             Event::ConnectDone {
                 instance,
                 connection,
-            } => self.on_connect_done(instance, connection),
-            Event::ConnectRetry { instance } => {
-                self.instances[instance as usize].pool.adder_busy = false;
-                self.maybe_open_connection(instance);
+                epoch,
+            } => {
+                if self.current(instance, epoch) {
+                    self.on_connect_done(instance, connection);
+                } else {
+                    // The pool it was opened for is gone: the backend closes at once.
+                    self.db.release_slot();
+                }
+            }
+            Event::ConnectRetry { instance, epoch } => {
+                if self.current(instance, epoch) {
+                    self.instances[instance as usize].pool.adder_busy = false;
+                    self.maybe_open_connection(instance);
+                }
             }
             Event::Retire {
                 instance,
                 connection,
                 generation,
-            } => self.on_retire(instance, connection, generation),
-            Event::Housekeep { instance } => self.on_housekeep(instance),
-            Event::AcquireDeadline { instance } => self.on_acquire_deadline(instance),
+                epoch,
+            } => {
+                if self.current(instance, epoch) {
+                    self.on_retire(instance, connection, generation);
+                }
+            }
+            Event::Housekeep { instance, epoch } => {
+                if self.current(instance, epoch) {
+                    self.on_housekeep(instance);
+                }
+            }
+            Event::AcquireDeadline { instance, epoch } => {
+                if self.current(instance, epoch) {
+                    self.on_acquire_deadline(instance);
+                }
+            }
             Event::ClientDeadline => self.on_client_deadline(),
-            Event::Handoff { instance } => self.on_handoff(instance),
+            Event::Handoff { instance, epoch } => {
+                if self.current(instance, epoch) {
+                    self.on_handoff(instance);
+                }
+            }
+            Event::Sample => self.on_sample(),
+            Event::Timeline { index } => self.on_timeline_event(index as usize),
+            Event::SlowdownEnd { index } => {
+                if let EventAction::DbSlowdown { factor, .. } =
+                    self.timeline.events[index as usize].action
+                {
+                    self.db.demand_factor /= factor;
+                }
+            }
+            Event::InstanceUp { instance } => self.bring_up(instance, None),
+            Event::RestartBatch { index, batch } => self.on_restart_batch(index, batch),
+            Event::RestartInstance { instance, index } => {
+                self.take_down(instance);
+                let pool = match &self.timeline.events[index as usize].action {
+                    EventAction::RollingRestart { after, .. } => after.pool.clone(),
+                    _ => self.spec.pool.clone(),
+                };
+                self.bring_up(instance, Some(pool));
+            }
+            Event::Decommission { instance } => self.take_down(instance),
+            Event::RolloutEnd { index } => self.on_rollout_end(index as usize),
+            Event::ScaleOut => {
+                self.autoscale_booting -= 1;
+                self.add_instance();
+            }
         }
     }
 
@@ -315,6 +518,7 @@ impl<'a> World<'a> {
         if measured {
             self.stats.counts.offered += 1;
         }
+        self.interval.sample.offered += 1;
         self.start_attempt(index);
         if let Some(next) = self
             .arrivals
@@ -331,7 +535,12 @@ impl<'a> World<'a> {
         if measured {
             self.stats.counts.attempts += 1;
         }
-        let instance = self.route();
+        self.interval.sample.attempts += 1;
+        let Some(instance) = self.route() else {
+            // No instance takes traffic: the load balancer answers 503 at once.
+            self.attempt_failed(request, FailureKind::Rejected);
+            return;
+        };
         let job = self.alloc_job(request, instance, measured);
         let generation = self.jobs[job as usize].generation;
         if let Some(timeout) = self.spec.client.timeout {
@@ -343,23 +552,43 @@ impl<'a> World<'a> {
         self.admit(job);
     }
 
-    fn route(&mut self) -> u32 {
+    /// Picks an instance that accepts traffic, or `None` when none does.
+    fn route(&mut self) -> Option<u32> {
         let count = self.instances.len() as u32;
         match self.spec.fleet.balancer {
             Balancer::RoundRobin => {
-                let chosen = self.round_robin_next;
-                self.round_robin_next = (chosen + 1) % count;
-                chosen
-            }
-            Balancer::Random => self.routing_rng.gen_range(0..count),
-            Balancer::LeastOutstanding => {
-                let mut best = 0;
-                for (i, instance) in self.instances.iter().enumerate() {
-                    if instance.outstanding < self.instances[best].outstanding {
-                        best = i;
+                for _ in 0..count {
+                    let chosen = self.round_robin_next % count;
+                    self.round_robin_next = (chosen + 1) % count;
+                    if self.instances[chosen as usize].accepting {
+                        return Some(chosen);
                     }
                 }
-                best as u32
+                None
+            }
+            Balancer::Random => {
+                let accepting = self.instances.iter().filter(|i| i.accepting).count() as u32;
+                if accepting == 0 {
+                    return None;
+                }
+                let pick = self.routing_rng.gen_range(0..accepting) as usize;
+                self.instances
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, i)| i.accepting)
+                    .nth(pick)
+                    .map(|(index, _)| index as u32)
+            }
+            Balancer::LeastOutstanding => {
+                let mut best: Option<usize> = None;
+                for (i, instance) in self.instances.iter().enumerate() {
+                    if instance.accepting
+                        && best.is_none_or(|b| instance.outstanding < self.instances[b].outstanding)
+                    {
+                        best = Some(i);
+                    }
+                }
+                best.map(|b| b as u32)
             }
         }
     }
@@ -528,6 +757,26 @@ impl<'a> World<'a> {
                 Some(kind) => self.stats.record_failure(kind, sojourn),
             }
         }
+        if self.series.is_some() {
+            let interval = &mut self.interval;
+            match failure {
+                None => {
+                    interval.sample.succeeded += 1;
+                    let latency_us = ((self.now - req.offered_at).0 / 1_000).max(1);
+                    interval.latency_us.saturating_record(latency_us);
+                }
+                Some(kind) => {
+                    interval.sample.failed += 1;
+                    *match kind {
+                        FailureKind::AcquireTimeout => &mut interval.sample.acquire_timeout,
+                        FailureKind::ClientTimeout => &mut interval.sample.client_timeout,
+                        FailureKind::DbRefused => &mut interval.sample.db_refused,
+                        FailureKind::Rejected => &mut interval.sample.rejected,
+                        FailureKind::RetriesExhausted => &mut interval.sample.retries_exhausted,
+                    } += 1;
+                }
+            }
+        }
         self.live_requests -= 1;
         self.stats
             .in_system
@@ -569,6 +818,9 @@ impl<'a> World<'a> {
 
     fn start_next_queued(&mut self, instance_index: u32) {
         let instance = &mut self.instances[instance_index as usize];
+        if !instance.up {
+            return;
+        }
         while let Some((job, generation)) = instance.accept_queue.pop_front() {
             if self.jobs[job as usize].generation != generation {
                 continue;
@@ -692,7 +944,10 @@ impl<'a> World<'a> {
         let j = self.jobs[job as usize];
         self.jobs[job as usize].connection = NONE;
         let pool = &mut self.instances[j.instance as usize].pool;
-        if pool.connections[j.connection as usize].retire_on_return {
+        // Past its lifetime, or the pool was shrunk by a hot change: close rather than reuse.
+        if pool.connections[j.connection as usize].retire_on_return
+            || pool.total() > pool.spec.max_size
+        {
             pool.close(j.connection);
             self.db.release_slot();
             self.in_use_changed(-1);
@@ -704,6 +959,7 @@ impl<'a> World<'a> {
 
     /// A connection (in use by nobody now) goes to the next waiter, or back to idle.
     fn hand_over_or_idle(&mut self, instance: u32, connection: u32) {
+        let epoch = self.instances[instance as usize].epoch;
         let fifo = self.spec.pool.fairness == Fairness::Fifo;
         if fifo {
             if let Some(job) = self.pop_live_waiter(instance) {
@@ -718,8 +974,10 @@ impl<'a> World<'a> {
         let pool = &mut self.instances[instance as usize].pool;
         if !fifo && pool.waiting > 0 && !pool.handoff_scheduled {
             pool.handoff_scheduled = true;
-            self.queue
-                .schedule(self.now + BARGING_HANDOFF, Event::Handoff { instance });
+            self.queue.schedule(
+                self.now + BARGING_HANDOFF,
+                Event::Handoff { instance, epoch },
+            );
         }
     }
 
@@ -739,6 +997,7 @@ impl<'a> World<'a> {
     }
 
     fn arm_acquire_timer(&mut self, instance: u32) {
+        let epoch = self.instances[instance as usize].epoch;
         let pool = &mut self.instances[instance as usize].pool;
         if pool.acquire_timer.is_some() {
             return;
@@ -748,7 +1007,7 @@ impl<'a> World<'a> {
             if j.generation == waiter.job_generation && j.state == JobState::Waiting {
                 pool.acquire_timer = Some(waiter.deadline);
                 self.queue
-                    .schedule(waiter.deadline, Event::AcquireDeadline { instance });
+                    .schedule(waiter.deadline, Event::AcquireDeadline { instance, epoch });
                 return;
             }
             pool.waiters.pop_front();
@@ -787,6 +1046,7 @@ impl<'a> World<'a> {
 
     /// Starts the single adder on a new connection if the pool wants one.
     fn maybe_open_connection(&mut self, instance: u32) {
+        let epoch = self.instances[instance as usize].epoch;
         let pool = &mut self.instances[instance as usize].pool;
         if !pool.wants_connection() {
             return;
@@ -795,7 +1055,7 @@ impl<'a> World<'a> {
             let backoff = pool.note_refused();
             self.stats.diagnostics.db_connect_refusals += 1;
             self.queue
-                .schedule(self.now + backoff, Event::ConnectRetry { instance });
+                .schedule(self.now + backoff, Event::ConnectRetry { instance, epoch });
             return;
         }
         self.db.take_slot();
@@ -811,11 +1071,13 @@ impl<'a> World<'a> {
             Event::ConnectDone {
                 instance,
                 connection,
+                epoch,
             },
         );
     }
 
     fn on_connect_done(&mut self, instance: u32, connection: u32) {
+        let epoch = self.instances[instance as usize].epoch;
         let pool = &mut self.instances[instance as usize].pool;
         pool.finish_open(connection);
         let lifetime = pool.spec.max_lifetime;
@@ -829,6 +1091,7 @@ impl<'a> World<'a> {
                     instance,
                     connection,
                     generation,
+                    epoch,
                 },
             );
         }
@@ -864,6 +1127,7 @@ impl<'a> World<'a> {
     }
 
     fn on_housekeep(&mut self, instance: u32) {
+        let epoch = self.instances[instance as usize].epoch;
         let now = self.now;
         let pool = &mut self.instances[instance as usize].pool;
         let idle_timeout = pool.spec.idle_timeout;
@@ -878,8 +1142,10 @@ impl<'a> World<'a> {
             }
         }
         if now < self.spec.simulation.horizon {
-            self.queue
-                .schedule(now + HOUSEKEEPING_PERIOD, Event::Housekeep { instance });
+            self.queue.schedule(
+                now + HOUSEKEEPING_PERIOD,
+                Event::Housekeep { instance, epoch },
+            );
         }
         self.maybe_open_connection(instance);
     }
@@ -947,5 +1213,277 @@ impl<'a> World<'a> {
             }
         }
         self.reschedule_db();
+    }
+}
+
+// ---------------------------------------------------------------- the timeline
+impl World {
+    fn capacity_changed(&mut self) {
+        let capacity: u32 = self
+            .instances
+            .iter()
+            .filter(|i| i.up)
+            .map(|i| i.pool.spec.max_size)
+            .sum();
+        self.stats
+            .pool_capacity
+            .set(self.now, capacity as f64, self.stats.window);
+    }
+
+    fn on_timeline_event(&mut self, index: usize) {
+        let action = self.timeline.events[index].action.clone();
+        match action {
+            EventAction::DbSlowdown { factor, duration } => {
+                self.db.demand_factor *= factor;
+                self.queue.schedule(
+                    self.now + duration,
+                    Event::SlowdownEnd {
+                        index: index as u32,
+                    },
+                );
+            }
+            EventAction::InstanceDown { instance, duration } => {
+                self.take_down(instance);
+                self.queue
+                    .schedule(self.now + duration, Event::InstanceUp { instance });
+            }
+            EventAction::Set { after } => self.apply_hot_change(&after),
+            EventAction::RollingRestart {
+                batch,
+                interval,
+                drain,
+                surge,
+                after,
+            } => {
+                let old_instances = self.instances.len() as u32;
+                let surge_first = old_instances;
+                for _ in 0..surge {
+                    self.add_instance_with(after.pool.clone());
+                }
+                self.rollouts[index] = Some(Rollout {
+                    old_instances,
+                    surge_first,
+                    surge_count: surge,
+                });
+                let batches = old_instances.div_ceil(batch);
+                for b in 0..batches {
+                    self.queue.schedule(
+                        self.now + SimTime(interval.0 * b as u64),
+                        Event::RestartBatch {
+                            index: index as u32,
+                            batch: b,
+                        },
+                    );
+                }
+                let end = self.now + SimTime(interval.0 * batches.saturating_sub(1) as u64) + drain;
+                self.queue.schedule(
+                    end,
+                    Event::RolloutEnd {
+                        index: index as u32,
+                    },
+                );
+            }
+            // Surges are part of the arrival rate from the start.
+            EventAction::TrafficSurge { .. } => {}
+        }
+    }
+
+    /// A `set` event: new settings take effect now, without restarts.
+    fn apply_hot_change(&mut self, after: &SystemSpec) {
+        for instance in 0..self.instances.len() as u32 {
+            if self.instances[instance as usize].up {
+                self.instances[instance as usize].pool.spec = after.pool.clone();
+                self.maybe_open_connection(instance);
+            }
+        }
+        self.arrivals
+            .rescale(after.traffic.rate_per_s / self.base_rate_per_s);
+        self.db.spec = after.database.clone();
+        self.spec.pool = after.pool.clone();
+        self.spec.client = after.client.clone();
+        self.spec.steps = after.steps.clone();
+        self.spec.fleet.workers = after.fleet.workers;
+        self.spec.fleet.accept_queue = after.fleet.accept_queue;
+        self.spec.fleet.balancer = after.fleet.balancer;
+        self.capacity_changed();
+    }
+
+    fn on_restart_batch(&mut self, index: u32, batch: u32) {
+        let Some(rollout) = self.rollouts[index as usize] else {
+            return;
+        };
+        let EventAction::RollingRestart {
+            batch: size, drain, ..
+        } = self.timeline.events[index as usize].action
+        else {
+            return;
+        };
+        let first = batch * size;
+        let last = ((batch + 1) * size).min(rollout.old_instances);
+        for instance in first..last {
+            // Out of the load balancer first; in-flight work gets `drain` to finish.
+            self.instances[instance as usize].accepting = false;
+            self.queue
+                .schedule(self.now + drain, Event::RestartInstance { instance, index });
+        }
+    }
+
+    fn on_rollout_end(&mut self, index: usize) {
+        let EventAction::RollingRestart { drain, after, .. } = &self.timeline.events[index].action
+        else {
+            return;
+        };
+        let (drain, pool) = (*drain, after.pool.clone());
+        if let Some(rollout) = self.rollouts[index] {
+            for instance in rollout.surge_first..rollout.surge_first + rollout.surge_count {
+                self.instances[instance as usize].accepting = false;
+                self.queue
+                    .schedule(self.now + drain, Event::Decommission { instance });
+            }
+        }
+        // Instances started from now on (autoscaling) use the rolled-out settings.
+        self.spec.pool = pool;
+    }
+
+    /// Stops an instance: work still on it fails (and is retried as the client does),
+    /// its pool closes every connection, and the balancer stops routing to it.
+    fn take_down(&mut self, instance: u32) {
+        if !self.instances[instance as usize].up {
+            return;
+        }
+        self.instances[instance as usize].up = false;
+        self.instances[instance as usize].accepting = false;
+        let on_instance: Vec<(u32, u32)> = self
+            .jobs
+            .iter()
+            .enumerate()
+            .filter(|(_, j)| j.state != JobState::Free && j.instance == instance)
+            .map(|(index, j)| (index as u32, j.generation))
+            .collect();
+        for (job, generation) in on_instance {
+            if self.jobs[job as usize].generation == generation
+                && self.jobs[job as usize].state != JobState::Free
+            {
+                self.fail_job(job, FailureKind::Rejected);
+            }
+        }
+        let spec = self.instances[instance as usize].pool.spec.clone();
+        let old = std::mem::replace(&mut self.instances[instance as usize].pool, Pool::new(spec));
+        for _ in 0..old.open {
+            self.db.release_slot();
+        }
+        self.in_use_changed(-(old.in_use as i32));
+        let state = &mut self.instances[instance as usize];
+        state.epoch = state.epoch.wrapping_add(1);
+        state.accept_queue.clear();
+        state.queued = 0;
+        state.busy_workers = 0;
+        state.outstanding = 0;
+        self.capacity_changed();
+    }
+
+    /// Starts (or restarts) an instance with an empty pool that fills to min_idle.
+    fn bring_up(&mut self, instance: u32, pool: Option<PoolSpec>) {
+        let state = &mut self.instances[instance as usize];
+        if state.up {
+            return;
+        }
+        if let Some(pool) = pool {
+            state.pool = Pool::new(pool);
+        }
+        state.up = true;
+        state.accepting = true;
+        state.epoch = state.epoch.wrapping_add(1);
+        let epoch = state.epoch;
+        let housekeeping = state.pool.spec.idle_timeout > SimTime::ZERO
+            && state.pool.spec.min_idle < state.pool.spec.max_size;
+        if housekeeping {
+            self.queue.schedule(
+                self.now + HOUSEKEEPING_PERIOD,
+                Event::Housekeep { instance, epoch },
+            );
+        }
+        self.capacity_changed();
+        self.maybe_open_connection(instance);
+    }
+
+    fn add_instance_with(&mut self, pool: PoolSpec) {
+        let mut instance = Instance::new(&pool);
+        instance.up = false;
+        self.instances.push(instance);
+        self.bring_up((self.instances.len() - 1) as u32, None);
+    }
+
+    fn add_instance(&mut self) {
+        self.add_instance_with(self.spec.pool.clone());
+    }
+
+    fn on_sample(&mut self) {
+        let interval = self.spec.simulation.sample_interval;
+        let mut sample = std::mem::take(&mut self.interval.sample);
+        sample.start_s = (self.now - interval).as_secs_f64();
+        sample.latency_p99_ms = if self.interval.latency_us.is_empty() {
+            f64::NAN
+        } else {
+            self.interval.latency_us.value_at_quantile(0.99) as f64 / 1e3
+        };
+        self.interval.latency_us.reset();
+        let running = self.instances.iter().filter(|i| i.up);
+        sample.pending = running.clone().map(|i| i.pool.waiting as f64).sum();
+        sample.pool_capacity = running.clone().map(|i| i.pool.spec.max_size as f64).sum();
+        sample.instances = running.count() as f64;
+        sample.connections_in_use = self.fleet_in_use as f64;
+        sample.db_connections = (self.db.slots_used + self.db.spec.other_connections) as f64;
+        self.autoscale(&sample);
+        if let Some(series) = &mut self.series {
+            series.push(sample);
+        }
+        if self.now + interval <= self.spec.simulation.horizon {
+            self.queue.schedule(self.now + interval, Event::Sample);
+        }
+    }
+
+    /// Horizontal autoscaling on a sampled metric, as Kubernetes' HPA decides:
+    /// desired = ceil(running x value / target), bounded, with a cooldown between steps.
+    fn autoscale(&mut self, sample: &IntervalSample) {
+        let Some(auto) = self.timeline.autoscale.clone() else {
+            return;
+        };
+        let value = sample.metric(auto.metric);
+        if !value.is_finite() {
+            return;
+        }
+        if self
+            .autoscale_last
+            .is_some_and(|last| self.now < last + auto.cooldown)
+        {
+            return;
+        }
+        let running = self.instances.iter().filter(|i| i.accepting).count() as u32;
+        let planned = running + self.autoscale_booting;
+        let desired = ((running as f64 * value / auto.target).ceil() as u32)
+            .clamp(auto.min_instances, auto.max_instances);
+        if desired > planned {
+            for _ in planned..desired {
+                self.queue.schedule(
+                    self.now + auto.reaction_delay + auto.boot_time,
+                    Event::ScaleOut,
+                );
+            }
+            self.autoscale_booting += desired - planned;
+            self.autoscale_last = Some(self.now);
+        } else if desired < running && self.autoscale_booting == 0 {
+            // Scale in one instance at a time: drain it, then stop it.
+            if let Some(instance) = self.instances.iter().rposition(|i| i.accepting) {
+                self.instances[instance].accepting = false;
+                self.queue.schedule(
+                    self.now + auto.reaction_delay + SCALE_IN_DRAIN,
+                    Event::Decommission {
+                        instance: instance as u32,
+                    },
+                );
+                self.autoscale_last = Some(self.now);
+            }
+        }
     }
 }

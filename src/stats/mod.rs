@@ -1,4 +1,5 @@
 //! Statistics: per-run streaming summaries and, across replications, confidence intervals.
 
 pub mod confidence;
+pub mod series;
 pub mod summary;

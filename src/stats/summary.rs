@@ -169,6 +169,8 @@ pub struct Collector {
     sojourn_sum_ns: f64,
     pub in_system: TimeAverage,
     pub connections_in_use: TimeAverage,
+    /// Fleet pool capacity (sum of max_size over running instances).
+    pub pool_capacity: TimeAverage,
     pub busy_cores: TimeAverage,
     pub diagnostics: Diagnostics,
 }
@@ -196,6 +198,7 @@ impl Collector {
             sojourn_sum_ns: 0.0,
             in_system: TimeAverage::new(),
             connections_in_use: TimeAverage::new(),
+            pool_capacity: TimeAverage::new(),
             busy_cores: TimeAverage::new(),
             diagnostics: Diagnostics::default(),
         }
@@ -237,8 +240,6 @@ impl Collector {
 
     pub fn finish(
         mut self,
-        instances: u32,
-        pool_max_size: u32,
         db_cores: u32,
         peak_db_connections: u32,
         events_processed: u64,
@@ -312,7 +313,7 @@ impl Collector {
             } else {
                 0.0
             },
-            pool_utilization: in_use / (instances as f64 * pool_max_size as f64),
+            pool_utilization: in_use / self.pool_capacity.mean(window).max(f64::MIN_POSITIVE),
             db_utilization: self.busy_cores.mean(window) / db_cores as f64,
             peak_db_connections,
             events_processed,
