@@ -9,8 +9,17 @@ use crate::cli::{CheckArgs, Cli, Command, OutputFormat, RunArgs, ValidateArgs};
 use crate::config::model::ModelSource;
 use crate::config::overrides::parse_override_value;
 use crate::config::InputError;
-use crate::model::{simulate, RunOptions};
+use crate::model::{simulate_detailed, RunOptions};
 use crate::report::table;
+
+/// `run --format json`: MODEL.md's keys, plus `alerts` when the model defines alert rules.
+#[derive(serde::Serialize)]
+struct RunJson<'a> {
+    #[serde(flatten)]
+    summary: &'a crate::stats::summary::Summary,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    alerts: &'a Vec<crate::report::timeline::AlertReport>,
+}
 
 /// What went wrong, and so which exit code to use.
 #[derive(Debug, thiserror::Error)]
@@ -45,16 +54,34 @@ fn run_model(args: &RunArgs) -> Result<ExitCode, AppError> {
     let spec = source
         .build(&overrides)
         .map_err(|e| blame_override(e, &args.overrides))?;
-    let summary = simulate(
+    let output = simulate_detailed(
         &spec,
         RunOptions {
             replication: args.replication,
         },
+        args.timeseries.is_some(),
     );
+    let detection = crate::report::timeline::detection(&spec, &output.series, &output.alerts);
+    if let Some(path) = &args.timeseries {
+        crate::report::timeline::write_run_timeline(&spec, &output, path)?;
+    }
     match args.format {
-        OutputFormat::Table => print!("{}", table::render(&spec, args.replication, &summary)),
+        OutputFormat::Table => {
+            print!(
+                "{}",
+                table::render(&spec, args.replication, &output.summary)
+            );
+            print!(
+                "{}",
+                crate::report::timeline::render_detection(&spec, &output.series, &detection)
+            );
+        }
         OutputFormat::Json => {
-            let json = serde_json::to_string_pretty(&summary).map_err(anyhow::Error::from)?;
+            let report = RunJson {
+                summary: &output.summary,
+                alerts: &detection,
+            };
+            let json = serde_json::to_string_pretty(&report).map_err(anyhow::Error::from)?;
             println!("{json}");
         }
     }

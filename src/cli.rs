@@ -62,6 +62,10 @@ pub struct RunArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
+    /// Write the sampled time series (one row per simulation.sample_interval) to this CSV,
+    /// and a timeline chart beside it (<name>-timeline.png and .svg).
+    #[arg(long, value_name = "FILE.csv")]
+    pub timeseries: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

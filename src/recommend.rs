@@ -58,6 +58,9 @@ pub struct AlertThresholds {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Scenario {
+    /// The experiment variant (empty when the experiment has none).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub variant: String,
     /// Swept axes other than pool size and growth (empty for the usual sweep).
     pub fixed: Vec<AxisValue>,
     pub levels: Vec<GrowthLevel>,
@@ -156,19 +159,28 @@ pub fn recommend(experiment: &Experiment, points: &[PointResult]) -> Recommendat
         .collect();
 
     // Scenarios in first-seen order.
-    let mut scenario_keys: Vec<Vec<f64>> = Vec::new();
+    let mut scenario_keys: Vec<(usize, Vec<f64>)> = Vec::new();
     for p in points {
-        let key: Vec<f64> = fixed_axes.iter().map(|&i| p.values[i]).collect();
+        let key = (
+            p.variant,
+            fixed_axes
+                .iter()
+                .map(|&i| p.values[i])
+                .collect::<Vec<f64>>(),
+        );
         if !scenario_keys.contains(&key) {
             scenario_keys.push(key);
         }
     }
     let scenarios = scenario_keys
         .iter()
-        .map(|key| {
+        .map(|(variant, key)| {
             let members: Vec<&PointResult> = points
                 .iter()
-                .filter(|p| fixed_axes.iter().zip(key).all(|(&i, v)| p.values[i] == *v))
+                .filter(|p| {
+                    p.variant == *variant
+                        && fixed_axes.iter().zip(key).all(|(&i, v)| p.values[i] == *v)
+                })
                 .collect();
             let fixed = fixed_axes
                 .iter()
@@ -178,7 +190,9 @@ pub fn recommend(experiment: &Experiment, points: &[PointResult]) -> Recommendat
                     value: *v,
                 })
                 .collect();
-            scenario(experiment, fixed, &members)
+            let mut scenario = scenario(experiment, fixed, &members);
+            scenario.variant = experiment.variants[*variant].name.clone();
+            scenario
         })
         .collect();
 
@@ -474,6 +488,7 @@ fn scenario(experiment: &Experiment, fixed: Vec<AxisValue>, points: &[&PointResu
         Recommendations::level_at_or_above_levels(&levels, experiment.baseline.traffic.growth)
             .and_then(|l| l.recommended_pool_size);
     Scenario {
+        variant: String::new(),
         fixed,
         current_carries_growth: carries,
         current_passes_planned_growth: passes_planned,

@@ -18,9 +18,12 @@ use rayon::prelude::*;
 use crate::app::AppError;
 use crate::cli::SweepArgs;
 use crate::config::experiment::{Experiment, Slo, GROWTH_PATH, POOL_SIZE_PATH};
-use crate::model::{simulate, RunOptions};
+use crate::model::{simulate_detailed, RunOptions};
 use crate::recommend::{recommend, Recommendations};
 use crate::stats::confidence::{estimate, Estimate};
+use crate::stats::series::{
+    evaluate_alerts, mean_series, phase_stats, AlertFiring, IntervalSample, PhaseStats,
+};
 use crate::stats::summary::Summary;
 
 /// Confidence level of the intervals in points.csv and of the SLO checks.
@@ -32,11 +35,15 @@ pub struct Run {
     pub point: usize,
     pub replication: u32,
     pub summary: Summary,
+    /// The sampled series, for models with a timeline (empty otherwise).
+    pub series: Vec<IntervalSample>,
 }
 
 /// The replications of one point, aggregated.
 #[derive(Debug, Clone)]
 pub struct PointResult {
+    /// Index into the experiment's variants.
+    pub variant: usize,
     /// The value of each swept axis, in the experiment's axis order.
     pub values: Vec<f64>,
     pub pool_size: u32,
@@ -59,6 +66,14 @@ pub struct PointResult {
     pub fleet_connections: u32,
     pub max_connections: u32,
     pub slo_pass: bool,
+    /// Mean series over replications (models with a timeline only).
+    pub series: Vec<IntervalSample>,
+    /// Alert rules evaluated on the mean series.
+    pub alerts: Vec<AlertFiring>,
+    /// The experiment's phases, measured on the mean series.
+    pub phases: Vec<PhaseStats>,
+    /// Database connects refused, mean per replication.
+    pub db_connect_refusals: f64,
 }
 
 /// Everything a sweep produced.
@@ -94,7 +109,9 @@ pub fn run_sweep(
             .map(|task| {
                 let point = task / replications;
                 let replication = (task % replications) as u32;
-                let summary = simulate(&experiment.points[point].spec, RunOptions { replication });
+                let spec = &experiment.points[point].spec;
+                let output =
+                    simulate_detailed(spec, RunOptions { replication }, !spec.timeline.is_empty());
                 if done_per_point[point].fetch_add(1, Ordering::Relaxed) + 1 == replications {
                     let done = points_done.fetch_add(1, Ordering::Relaxed) + 1;
                     bar.set_message(format!("{done}/{} points", experiment.points.len()));
@@ -103,7 +120,8 @@ pub fn run_sweep(
                 Run {
                     point,
                     replication,
-                    summary,
+                    summary: output.summary,
+                    series: output.series,
                 }
             })
             .collect()
@@ -159,7 +177,33 @@ pub fn aggregate(experiment: &Experiment, runs: &[Run]) -> Vec<PointResult> {
             let error_rate = metric(&|s| s.error_rate);
             let slo_pass = passes(&experiment.slo, &latency_p99_ms, &error_rate, replications);
             let db = &spec.database;
+            let series = mean_series(
+                &runs[index * replications..(index + 1) * replications]
+                    .iter()
+                    .map(|r| r.series.as_slice())
+                    .collect::<Vec<_>>(),
+            );
+            let interval_s = spec.simulation.sample_interval.as_secs_f64();
+            let alerts = evaluate_alerts(&spec.timeline.alerts, &series, interval_s);
+            let phases = if series.is_empty() {
+                Vec::new()
+            } else {
+                experiment
+                    .phases
+                    .iter()
+                    .map(|p| phase_stats(&p.name, p.from_s, p.to_s, &series))
+                    .collect()
+            };
             PointResult {
+                variant: point.variant,
+                series,
+                alerts,
+                phases,
+                db_connect_refusals: summaries
+                    .iter()
+                    .map(|s| s.diagnostics.db_connect_refusals as f64)
+                    .sum::<f64>()
+                    / replications as f64,
                 values: point.values.clone(),
                 pool_size: spec.pool.max_size,
                 growth: spec.traffic.growth,
@@ -246,7 +290,27 @@ pub fn run_sweep_command(args: &SweepArgs) -> Result<ExitCode, AppError> {
             out_dir.display()
         );
     }
-    println!("{}", rec.headline());
+    if pool_axis(&experiment).is_some() || !experiment.has_timeline() {
+        println!("{}", rec.headline());
+    } else {
+        for p in &result.points {
+            let first_page = p
+                .alerts
+                .first()
+                .map(|a| format!(", first page at {:.0} min ({})", a.fired_s / 60.0, a.name))
+                .unwrap_or_default();
+            let name = &experiment.variants[p.variant].name;
+            println!(
+                "{}: {:.2}% of requests failed{first_page}",
+                if name.is_empty() {
+                    &experiment.baseline.name
+                } else {
+                    name
+                },
+                p.error_rate.mean * 100.0
+            );
+        }
+    }
     if args.check {
         if let Some(reason) = rec.check_failure() {
             println!("check failed: {reason}");

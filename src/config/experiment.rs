@@ -29,6 +29,27 @@ struct ExperimentFile {
     recommend: RecommendSection,
     #[serde(default)]
     output: OutputSection,
+    /// Named what-ifs run side by side (each a set of overrides of the model).
+    variants: Option<Vec<VariantSection>>,
+    /// Named time windows reported separately (e.g. "09:45-12:30").
+    phases: Option<Vec<PhaseSection>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VariantSection {
+    name: String,
+    description: Option<String>,
+    #[serde(default)]
+    set: Table,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PhaseSection {
+    name: String,
+    from: String,
+    to: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -105,11 +126,29 @@ pub struct Axis {
     pub values: Vec<f64>,
 }
 
-/// One point of the sweep: a value for every axis, and the checked model there.
+/// One point of the sweep: a variant, a value for every axis, and the checked model there.
 #[derive(Debug, Clone)]
 pub struct Point {
+    /// Index into `Experiment::variants`.
+    pub variant: usize,
     pub values: Vec<f64>,
     pub spec: SystemSpec,
+}
+
+/// A named what-if: overrides applied to the model before the sweep values.
+#[derive(Debug, Clone)]
+pub struct Variant {
+    pub name: String,
+    pub description: String,
+    pub overrides: Vec<(String, Value)>,
+}
+
+/// A named window of simulated time, reported separately.
+#[derive(Debug, Clone)]
+pub struct Phase {
+    pub name: String,
+    pub from_s: f64,
+    pub to_s: f64,
 }
 
 /// A checked experiment, ready to run.
@@ -121,6 +160,9 @@ pub struct Experiment {
     /// The model as written (experiment simulation overrides applied, no sweep values).
     pub baseline: SystemSpec,
     pub replications: u32,
+    /// At least one; a single unnamed variant when the file has none.
+    pub variants: Vec<Variant>,
+    pub phases: Vec<Phase>,
     pub axes: Vec<Axis>,
     pub points: Vec<Point>,
     pub slo: Slo,
@@ -303,41 +345,106 @@ impl Experiment {
                 .unwrap_or_else(|| format!("output/{name}")),
         );
 
-        let mut points = Vec::new();
-        for values in cartesian(&axes) {
-            let mut overrides = base_overrides.clone();
-            for (axis, value) in axes.iter().zip(&values) {
-                overrides.push((
-                    axis.path.clone(),
-                    number_value(&model.table, &axis.path, *value),
+        let mut variants = Vec::new();
+        for (i, v) in file.variants.iter().flatten().enumerate() {
+            if variants.iter().any(|other: &Variant| other.name == v.name) {
+                return Err(err(
+                    &format!("variants[{i}].name"),
+                    format!("two variants are named \"{}\"", v.name),
+                    "give every variant its own name",
                 ));
             }
-            let spec = model.build(&overrides).map_err(|e| {
-                let at: Vec<String> = axes
-                    .iter()
-                    .zip(&values)
-                    .map(|(a, v)| format!("{} = {v}", a.path))
-                    .collect();
-                InputError::new(
-                    path,
-                    format!(
-                        "the sweep point {} makes the model invalid: {}",
-                        at.join(", "),
-                        e.message
-                    ),
-                )
-                .field(
-                    e.field
-                        .map(|f| format!("sweep.\"{f}\""))
-                        .unwrap_or_else(|| "sweep".into()),
-                )
-                .line(locate_field(&text, "sweep"))
-                .hint(
-                    e.hint
-                        .unwrap_or_else(|| "narrow the sweep to valid values".into()),
+            variants.push(Variant {
+                name: v.name.clone(),
+                description: v.description.clone().unwrap_or_default(),
+                overrides: v.set.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            });
+        }
+        if variants.is_empty() {
+            variants.push(Variant {
+                name: String::new(),
+                description: String::new(),
+                overrides: Vec::new(),
+            });
+        }
+        let mut phases = Vec::new();
+        for (i, p) in file.phases.iter().flatten().enumerate() {
+            let from = parse_duration(&p.from).map_err(|why| {
+                err(
+                    &format!("phases[{i}].from"),
+                    why,
+                    "a duration from the start, e.g. \"45m\"",
                 )
             })?;
-            points.push(Point { values, spec });
+            let to = parse_duration(&p.to).map_err(|why| {
+                err(
+                    &format!("phases[{i}].to"),
+                    why,
+                    "a duration from the start, e.g. \"3h30m\"",
+                )
+            })?;
+            if to <= from {
+                return Err(err(
+                    &format!("phases[{i}].to"),
+                    format!(
+                        "phase \"{}\" ends ({}) before it starts ({})",
+                        p.name, p.to, p.from
+                    ),
+                    "make `to` later than `from`",
+                ));
+            }
+            phases.push(Phase {
+                name: p.name.clone(),
+                from_s: from.as_secs_f64(),
+                to_s: to.as_secs_f64(),
+            });
+        }
+
+        let mut points = Vec::new();
+        for (variant_index, variant) in variants.iter().enumerate() {
+            for values in cartesian(&axes) {
+                let mut overrides = base_overrides.clone();
+                overrides.extend(variant.overrides.iter().cloned());
+                for (axis, value) in axes.iter().zip(&values) {
+                    overrides.push((
+                        axis.path.clone(),
+                        number_value(&model.table, &axis.path, *value),
+                    ));
+                }
+                let spec = model.build(&overrides).map_err(|e| {
+                    let mut at: Vec<String> = axes
+                        .iter()
+                        .zip(&values)
+                        .map(|(a, v)| format!("{} = {v}", a.path))
+                        .collect();
+                    if !variant.name.is_empty() {
+                        at.insert(0, format!("variant \"{}\"", variant.name));
+                    }
+                    InputError::new(
+                        path,
+                        format!(
+                            "the sweep point {} makes the model invalid: {}",
+                            at.join(", "),
+                            e.message
+                        ),
+                    )
+                    .field(
+                        e.field
+                            .map(|f| format!("sweep.\"{f}\""))
+                            .unwrap_or_else(|| "sweep".into()),
+                    )
+                    .line(locate_field(&text, "sweep"))
+                    .hint(
+                        e.hint
+                            .unwrap_or_else(|| "narrow the sweep to valid values".into()),
+                    )
+                })?;
+                points.push(Point {
+                    variant: variant_index,
+                    values,
+                    spec,
+                });
+            }
         }
         if points.len() > 100_000 {
             return Err(err(
@@ -353,6 +460,8 @@ impl Experiment {
             model,
             baseline,
             replications: file.replications,
+            variants,
+            phases,
             axes,
             points,
             slo: Slo {
@@ -366,6 +475,16 @@ impl Experiment {
             png,
             svg,
         })
+    }
+
+    /// Whether variants were named (so outputs need a variant column).
+    pub fn has_variants(&self) -> bool {
+        self.variants.len() > 1 || !self.variants[0].name.is_empty()
+    }
+
+    /// Whether any point simulates a timeline (events, alerts, autoscaling, traces).
+    pub fn has_timeline(&self) -> bool {
+        self.points.iter().any(|p| !p.spec.timeline.is_empty())
     }
 
     /// The index of the axis for `path`, if it is swept.

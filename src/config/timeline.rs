@@ -65,7 +65,7 @@ fn zero() -> String {
 fn default_autoscale_metric() -> String {
     "pool.utilization".into()
 }
-/// Kubernetes HPA: metrics every 15 s, a 1-minute average is typical before acting.
+/// The window the metric is averaged over before acting (HPA-style metric window).
 fn default_reaction() -> String {
     "1m".into()
 }

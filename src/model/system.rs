@@ -41,6 +41,8 @@ const LIFETIME_JITTER: f64 = 0.025;
 const NONE: u32 = u32::MAX;
 /// An instance removed by autoscaling gets this long to finish its work.
 const SCALE_IN_DRAIN: SimTime = SimTime(30_000_000_000);
+/// Kubernetes HPA's default scale-down stabilization window.
+const SCALE_IN_STABILIZATION: SimTime = SimTime(300_000_000_000);
 
 /// Which run of a model this is.
 #[derive(Debug, Clone, Copy, Default)]
@@ -171,6 +173,8 @@ struct Instance {
     accepting: bool,
     /// Bumped when the pool is replaced, so events for the old pool are ignored.
     epoch: u32,
+    /// Removed for good (scaled in, or a rollout's surge instance): never restarted.
+    retired: bool,
 }
 
 impl Instance {
@@ -184,6 +188,7 @@ impl Instance {
             up: true,
             accepting: true,
             epoch: 0,
+            retired: false,
         }
     }
 }
@@ -205,12 +210,12 @@ impl IntervalCounters {
 }
 
 /// A rolling restart in progress.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Rollout {
-    /// Instances that existed when it began (restarted in batches).
-    old_instances: u32,
-    surge_first: u32,
-    surge_count: u32,
+    /// The instances running when it began, restarted in batches in this order.
+    targets: Vec<u32>,
+    /// Extra instances started for the rollout and stopped at its end.
+    surge: Vec<u32>,
 }
 
 struct World {
@@ -249,6 +254,13 @@ struct World {
     interval: IntervalCounters,
     autoscale_booting: u32,
     autoscale_last: Option<SimTime>,
+    /// Recent samples of the autoscaling metric (the averaging window).
+    autoscale_window: VecDeque<(SimTime, f64)>,
+    /// Recent desired instance counts (the scale-in stabilization window).
+    autoscale_desired: VecDeque<(SimTime, u32)>,
+    /// Connections in use integrated over the current sample interval (ns x connections).
+    interval_in_use_area: f64,
+    interval_in_use_since: SimTime,
     /// traffic.rate x growth at the start, for hot changes of either.
     base_rate_per_s: f64,
 }
@@ -316,6 +328,10 @@ impl World {
             interval: IntervalCounters::new(),
             autoscale_booting: 0,
             autoscale_last: None,
+            autoscale_window: VecDeque::new(),
+            autoscale_desired: VecDeque::new(),
+            interval_in_use_area: 0.0,
+            interval_in_use_since: SimTime::ZERO,
             base_rate_per_s: spec.traffic.rate_per_s,
             now: SimTime::ZERO,
             queue: EventQueue::with_capacity(1024),
@@ -482,7 +498,10 @@ impl World {
                 };
                 self.bring_up(instance, Some(pool));
             }
-            Event::Decommission { instance } => self.take_down(instance),
+            Event::Decommission { instance } => {
+                self.instances[instance as usize].retired = true;
+                self.take_down(instance);
+            }
             Event::RolloutEnd { index } => self.on_rollout_end(index as usize),
             Event::ScaleOut => {
                 self.autoscale_booting -= 1;
@@ -518,7 +537,7 @@ impl World {
         if measured {
             self.stats.counts.offered += 1;
         }
-        self.interval.sample.offered += 1;
+        self.interval.sample.offered += 1.0;
         self.start_attempt(index);
         if let Some(next) = self
             .arrivals
@@ -535,7 +554,7 @@ impl World {
         if measured {
             self.stats.counts.attempts += 1;
         }
-        self.interval.sample.attempts += 1;
+        self.interval.sample.attempts += 1.0;
         let Some(instance) = self.route() else {
             // No instance takes traffic: the load balancer answers 503 at once.
             self.attempt_failed(request, FailureKind::Rejected);
@@ -761,19 +780,19 @@ impl World {
             let interval = &mut self.interval;
             match failure {
                 None => {
-                    interval.sample.succeeded += 1;
+                    interval.sample.succeeded += 1.0;
                     let latency_us = ((self.now - req.offered_at).0 / 1_000).max(1);
                     interval.latency_us.saturating_record(latency_us);
                 }
                 Some(kind) => {
-                    interval.sample.failed += 1;
+                    interval.sample.failed += 1.0;
                     *match kind {
                         FailureKind::AcquireTimeout => &mut interval.sample.acquire_timeout,
                         FailureKind::ClientTimeout => &mut interval.sample.client_timeout,
                         FailureKind::DbRefused => &mut interval.sample.db_refused,
                         FailureKind::Rejected => &mut interval.sample.rejected,
                         FailureKind::RetriesExhausted => &mut interval.sample.retries_exhausted,
-                    } += 1;
+                    } += 1.0;
                 }
             }
         }
@@ -873,6 +892,11 @@ impl World {
     // ------------------------------------------------------------ the pool
 
     fn in_use_changed(&mut self, delta: i32) {
+        if self.series.is_some() {
+            self.interval_in_use_area +=
+                self.fleet_in_use as f64 * (self.now - self.interval_in_use_since).0 as f64;
+            self.interval_in_use_since = self.now;
+        }
         self.fleet_in_use = self.fleet_in_use.wrapping_add_signed(delta);
         self.stats
             .connections_in_use
@@ -1255,17 +1279,18 @@ impl World {
                 surge,
                 after,
             } => {
-                let old_instances = self.instances.len() as u32;
-                let surge_first = old_instances;
+                let targets: Vec<u32> = (0..self.instances.len() as u32)
+                    .filter(|&i| self.instances[i as usize].accepting)
+                    .collect();
+                let mut surge_instances = Vec::new();
                 for _ in 0..surge {
-                    self.add_instance_with(after.pool.clone());
+                    surge_instances.push(self.add_instance_with(after.pool.clone()));
                 }
+                let batches = (targets.len() as u32).div_ceil(batch);
                 self.rollouts[index] = Some(Rollout {
-                    old_instances,
-                    surge_first,
-                    surge_count: surge,
+                    targets,
+                    surge: surge_instances,
                 });
-                let batches = old_instances.div_ceil(batch);
                 for b in 0..batches {
                     self.queue.schedule(
                         self.now + SimTime(interval.0 * b as u64),
@@ -1309,7 +1334,7 @@ impl World {
     }
 
     fn on_restart_batch(&mut self, index: u32, batch: u32) {
-        let Some(rollout) = self.rollouts[index as usize] else {
+        let Some(rollout) = &self.rollouts[index as usize] else {
             return;
         };
         let EventAction::RollingRestart {
@@ -1318,9 +1343,12 @@ impl World {
         else {
             return;
         };
-        let first = batch * size;
-        let last = ((batch + 1) * size).min(rollout.old_instances);
-        for instance in first..last {
+        let first = (batch * size) as usize;
+        let last = ((batch + 1) * size).min(rollout.targets.len() as u32) as usize;
+        for instance in rollout.targets[first..last].iter().copied() {
+            if !self.instances[instance as usize].accepting {
+                continue; // stopped since the rollout began (scaled in or down)
+            }
             // Out of the load balancer first; in-flight work gets `drain` to finish.
             self.instances[instance as usize].accepting = false;
             self.queue
@@ -1334,8 +1362,8 @@ impl World {
             return;
         };
         let (drain, pool) = (*drain, after.pool.clone());
-        if let Some(rollout) = self.rollouts[index] {
-            for instance in rollout.surge_first..rollout.surge_first + rollout.surge_count {
+        if let Some(rollout) = self.rollouts[index].take() {
+            for instance in rollout.surge {
                 self.instances[instance as usize].accepting = false;
                 self.queue
                     .schedule(self.now + drain, Event::Decommission { instance });
@@ -1385,7 +1413,7 @@ impl World {
     /// Starts (or restarts) an instance with an empty pool that fills to min_idle.
     fn bring_up(&mut self, instance: u32, pool: Option<PoolSpec>) {
         let state = &mut self.instances[instance as usize];
-        if state.up {
+        if state.up || state.retired {
             return;
         }
         if let Some(pool) = pool {
@@ -1407,11 +1435,13 @@ impl World {
         self.maybe_open_connection(instance);
     }
 
-    fn add_instance_with(&mut self, pool: PoolSpec) {
+    fn add_instance_with(&mut self, pool: PoolSpec) -> u32 {
         let mut instance = Instance::new(&pool);
         instance.up = false;
         self.instances.push(instance);
-        self.bring_up((self.instances.len() - 1) as u32, None);
+        let index = (self.instances.len() - 1) as u32;
+        self.bring_up(index, None);
+        index
     }
 
     fn add_instance(&mut self) {
@@ -1432,7 +1462,13 @@ impl World {
         sample.pending = running.clone().map(|i| i.pool.waiting as f64).sum();
         sample.pool_capacity = running.clone().map(|i| i.pool.spec.max_size as f64).sum();
         sample.instances = running.count() as f64;
-        sample.connections_in_use = self.fleet_in_use as f64;
+        // Connections in use are averaged over the interval; a single reading is too noisy
+        // for alerts and autoscaling. The other gauges are read at the sample instant.
+        self.interval_in_use_area +=
+            self.fleet_in_use as f64 * (self.now - self.interval_in_use_since).0 as f64;
+        self.interval_in_use_since = self.now;
+        sample.connections_in_use = self.interval_in_use_area / interval.0 as f64;
+        self.interval_in_use_area = 0.0;
         sample.db_connections = (self.db.slots_used + self.db.spec.other_connections) as f64;
         self.autoscale(&sample);
         if let Some(series) = &mut self.series {
@@ -1450,8 +1486,35 @@ impl World {
             return;
         };
         let value = sample.metric(auto.metric);
-        if !value.is_finite() {
+        if value.is_finite() {
+            self.autoscale_window.push_back((self.now, value));
+        }
+        // The metric is averaged over `reaction_delay`, as HPA averages over its metric window.
+        let window = auto
+            .reaction_delay
+            .max(self.spec.simulation.sample_interval);
+        while self
+            .autoscale_window
+            .front()
+            .is_some_and(|(t, _)| *t + window <= self.now)
+        {
+            self.autoscale_window.pop_front();
+        }
+        if self.autoscale_window.is_empty() {
             return;
+        }
+        let average = self.autoscale_window.iter().map(|(_, v)| v).sum::<f64>()
+            / self.autoscale_window.len() as f64;
+        let running = self.instances.iter().filter(|i| i.accepting).count() as u32;
+        let desired = ((running as f64 * average / auto.target).ceil() as u32)
+            .clamp(auto.min_instances, auto.max_instances);
+        self.autoscale_desired.push_back((self.now, desired));
+        while self
+            .autoscale_desired
+            .front()
+            .is_some_and(|(t, _)| *t + SCALE_IN_STABILIZATION <= self.now)
+        {
+            self.autoscale_desired.pop_front();
         }
         if self
             .autoscale_last
@@ -1459,25 +1522,28 @@ impl World {
         {
             return;
         }
-        let running = self.instances.iter().filter(|i| i.accepting).count() as u32;
         let planned = running + self.autoscale_booting;
-        let desired = ((running as f64 * value / auto.target).ceil() as u32)
-            .clamp(auto.min_instances, auto.max_instances);
+        // Scale in only to the largest count wanted over the stabilization window (HPA: 5 min).
+        let stable_desired = self
+            .autoscale_desired
+            .iter()
+            .map(|(_, d)| *d)
+            .max()
+            .unwrap_or(desired);
         if desired > planned {
             for _ in planned..desired {
-                self.queue.schedule(
-                    self.now + auto.reaction_delay + auto.boot_time,
-                    Event::ScaleOut,
-                );
+                self.queue
+                    .schedule(self.now + auto.boot_time, Event::ScaleOut);
             }
             self.autoscale_booting += desired - planned;
             self.autoscale_last = Some(self.now);
-        } else if desired < running && self.autoscale_booting == 0 {
-            // Scale in one instance at a time: drain it, then stop it.
+        } else if stable_desired < running && self.autoscale_booting == 0 {
+            // Scale in one instance at a time: out of the balancer, drained, then stopped.
             if let Some(instance) = self.instances.iter().rposition(|i| i.accepting) {
                 self.instances[instance].accepting = false;
+                self.instances[instance].retired = true;
                 self.queue.schedule(
-                    self.now + auto.reaction_delay + SCALE_IN_DRAIN,
+                    self.now + SCALE_IN_DRAIN,
                     Event::Decommission {
                         instance: instance as u32,
                     },

@@ -39,6 +39,25 @@ fn flatten(prefix: &str, value: &Value, out: &mut Vec<(String, String)>) {
     }
 }
 
+/// The columns that identify a point: the variant (when named), then each swept path.
+fn point_header(experiment: &Experiment) -> Vec<String> {
+    let mut header = Vec::new();
+    if experiment.has_variants() {
+        header.push("variant".to_string());
+    }
+    header.extend(experiment.axes.iter().map(|a| a.path.clone()));
+    header
+}
+
+fn point_row(experiment: &Experiment, variant: usize, values: &[f64]) -> Vec<String> {
+    let mut row = Vec::new();
+    if experiment.has_variants() {
+        row.push(experiment.variants[variant].name.clone());
+    }
+    row.extend(values.iter().map(|v| number(*v)));
+    row
+}
+
 /// Summary fields that depend on the machine, not the model: excluded so outputs are reproducible.
 const MACHINE_DEPENDENT: [&str; 1] = ["wall_seconds"];
 
@@ -49,16 +68,13 @@ pub fn runs_csv(experiment: &Experiment, runs: &[Run]) -> anyhow::Result<Vec<u8>
         flatten("", &serde_json::to_value(&run.summary)?, &mut fields);
         fields.retain(|(k, _)| !MACHINE_DEPENDENT.contains(&k.as_str()));
         if i == 0 {
-            let mut header: Vec<String> = experiment.axes.iter().map(|a| a.path.clone()).collect();
+            let mut header = point_header(experiment);
             header.push("replication".into());
             header.extend(fields.iter().map(|(k, _)| k.clone()));
             writer.write_record(&header)?;
         }
-        let mut row: Vec<String> = experiment.points[run.point]
-            .values
-            .iter()
-            .map(|v| number(*v))
-            .collect();
+        let point = &experiment.points[run.point];
+        let mut row = point_row(experiment, point.variant, &point.values);
         row.push(run.replication.to_string());
         row.extend(fields.into_iter().map(|(_, v)| v));
         writer.write_record(&row)?;
@@ -87,7 +103,7 @@ pub fn point_metrics() -> Vec<(&'static str, MetricAccessor)> {
 
 pub fn points_csv(experiment: &Experiment, points: &[PointResult]) -> anyhow::Result<Vec<u8>> {
     let mut writer = csv::Writer::from_writer(Vec::new());
-    let mut header: Vec<String> = experiment.axes.iter().map(|a| a.path.clone()).collect();
+    let mut header = point_header(experiment);
     header.extend(["pool_size", "growth", "instances"].map(String::from));
     for (name, _) in point_metrics() {
         header.extend([
@@ -107,7 +123,7 @@ pub fn points_csv(experiment: &Experiment, points: &[PointResult]) -> anyhow::Re
     );
     writer.write_record(&header)?;
     for p in points {
-        let mut row: Vec<String> = p.values.iter().map(|v| number(*v)).collect();
+        let mut row = point_row(experiment, p.variant, &p.values);
         row.extend([
             p.pool_size.to_string(),
             number(p.growth),

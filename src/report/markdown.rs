@@ -8,6 +8,7 @@ use std::fmt::Write;
 
 use crate::config::duration::format_duration;
 use crate::config::experiment::Experiment;
+use crate::config::timeline::EventAction;
 use crate::recommend::{Recommendations, Scenario};
 use crate::sweep::PointResult;
 
@@ -215,13 +216,225 @@ pub fn render(
     rec: &Recommendations,
     points: &[PointResult],
     charts: &[String],
+    timelines: &[TimelineFiles],
 ) -> String {
     let mut out = String::new();
     let b = &experiment.baseline;
-    let _ = writeln!(out, "# Capacity review: {} ({})\n", b.name, experiment.name);
+    let capacity = crate::sweep::pool_axis(experiment).is_some();
+    let kind = if capacity {
+        "Capacity review"
+    } else {
+        "Timeline replay"
+    };
+    let _ = writeln!(out, "# {kind}: {} ({})\n", b.name, experiment.name);
     if !b.description.is_empty() {
         let _ = writeln!(out, "_{}_\n", b.description);
     }
+    if !timelines.is_empty() {
+        timeline_section(&mut out, experiment, points, timelines);
+    }
+    if capacity {
+        capacity_sections(&mut out, experiment, rec, points, charts);
+    }
+    method(&mut out, experiment, points);
+    out
+}
+
+/// The files written for one point's timeline, relative to the output directory.
+#[derive(Debug, Clone)]
+pub struct TimelineFiles {
+    pub point: usize,
+    pub label: String,
+    pub csv: String,
+    pub charts: Vec<String>,
+}
+
+fn timeline_section(
+    out: &mut String,
+    experiment: &Experiment,
+    points: &[PointResult],
+    timelines: &[TimelineFiles],
+) {
+    let clock_start = experiment.baseline.simulation.clock_start.as_deref();
+    let clock = |s: f64| crate::report::timeline::clock(clock_start, s);
+    let interval_s = experiment.baseline.simulation.sample_interval.as_secs_f64();
+    let _ = writeln!(out, "## Scenarios side by side\n");
+    let _ = writeln!(
+        out,
+        "Mean of {} replications per scenario. Failed = failed / finished requests in the phase; the failure kind that dominated is in brackets.\n",
+        experiment.replications
+    );
+    let _ = write!(out, "| scenario |");
+    for phase in &experiment.phases {
+        let _ = write!(
+            out,
+            " {} ({}–{}) |",
+            phase.name,
+            clock(phase.from_s),
+            clock(phase.to_s)
+        );
+    }
+    let _ = writeln!(
+        out,
+        " first page | errors > 1% from | peak instances | peak DB connections |"
+    );
+    let _ = write!(out, "|---|");
+    for _ in &experiment.phases {
+        let _ = write!(out, "---:|");
+    }
+    let _ = writeln!(out, "---|---|---:|---:|");
+    let baseline_page = timelines
+        .first()
+        .and_then(|t| points[t.point].alerts.first().map(|a| a.fired_s));
+    for t in timelines {
+        let p = &points[t.point];
+        let _ = write!(out, "| {} |", t.label);
+        for phase in &p.phases {
+            let kind = phase
+                .dominant_failure
+                .as_deref()
+                .map(|k| format!(" ({k})"))
+                .unwrap_or_default();
+            let _ = write!(out, " {}{kind} |", percent(phase.failed_fraction));
+        }
+        let page = match p.alerts.first() {
+            Some(a) => {
+                let versus = match baseline_page {
+                    Some(b) if (b - a.fired_s).abs() >= 1.0 && t.point != timelines[0].point => {
+                        let minutes = (b - a.fired_s) / 60.0;
+                        if minutes > 0.0 {
+                            format!(", {minutes:.1} min earlier than {}", timelines[0].label)
+                        } else {
+                            format!(", {:.1} min later than {}", -minutes, timelines[0].label)
+                        }
+                    }
+                    _ => String::new(),
+                };
+                format!("{} \"{}\"{versus}", clock(a.fired_s), a.name)
+            }
+            None => "no alert fired".into(),
+        };
+        let errors = crate::stats::series::first_error_rate_above(
+            &p.series,
+            interval_s,
+            crate::report::timeline::ERROR_RATE_INCIDENT,
+        )
+        .map(clock)
+        .unwrap_or_else(|| "never".into());
+        let peak = |f: fn(&crate::stats::series::IntervalSample) -> f64| {
+            p.series.iter().map(f).fold(0.0, f64::max)
+        };
+        let _ = writeln!(
+            out,
+            " {page} | {errors} | {:.0} | {:.0} |",
+            peak(|s| s.instances),
+            peak(|s| s.db_connections)
+        );
+    }
+    let _ = writeln!(out);
+
+    for t in timelines {
+        let p = &points[t.point];
+        let spec = &experiment.points[t.point].spec;
+        let _ = writeln!(out, "### {}\n", t.label);
+        let description = &experiment.variants[p.variant].description;
+        if !description.is_empty() {
+            let _ = writeln!(out, "{description}\n");
+        }
+        if let Some(auto) = &spec.timeline.autoscale {
+            let db = &spec.database;
+            // The largest pool any instance gets during the run (rollouts and hot changes included).
+            let pool_size = spec
+                .timeline
+                .events
+                .iter()
+                .filter_map(|e| match &e.action {
+                    EventAction::Set { after } | EventAction::RollingRestart { after, .. } => {
+                        Some(after.pool.max_size)
+                    }
+                    _ => None,
+                })
+                .fold(spec.pool.max_size, u32::max);
+            let needed =
+                auto.max_instances * pool_size + db.other_connections + db.reserved_connections;
+            if needed > db.max_connections {
+                let cap = (db.max_connections - db.other_connections - db.reserved_connections)
+                    / pool_size.max(1);
+                let _ = writeln!(
+                    out,
+                    "> **Warning: autoscaling can exhaust the database.** Every new instance brings its own pool: at max_instances = {} the fleet needs {} x {} + {} other + {} reserved = {needed} connections, more than max_connections = {}. Past {cap} instances new pools are refused (SQLSTATE 53300). Cap max_instances at {cap}, lower pool.max_size, or put PgBouncer in front.{}\n",
+                    auto.max_instances,
+                    auto.max_instances,
+                    pool_size,
+                    db.other_connections,
+                    db.reserved_connections,
+                    db.max_connections,
+                    if p.db_connect_refusals > 0.0 { format!(" In this simulation the database refused {:.0} connects per run.", p.db_connect_refusals) } else { " It did not happen in this simulation, but a larger surge would get there.".into() }
+                );
+            } else {
+                let _ = writeln!(out, "Autoscaling on {} (target {}), {}..{} instances: at most {needed} database connections, within max_connections {}.\n", auto.metric.name(), auto.target, auto.min_instances, auto.max_instances, db.max_connections);
+            }
+        }
+        if !p.alerts.is_empty() || !spec.timeline.alerts.is_empty() {
+            let errors = crate::stats::series::first_error_rate_above(
+                &p.series,
+                interval_s,
+                crate::report::timeline::ERROR_RATE_INCIDENT,
+            );
+            let _ = writeln!(
+                out,
+                "| alert | fired | cleared | lead before errors passed 1% |"
+            );
+            let _ = writeln!(out, "|---|---|---|---:|");
+            for a in &p.alerts {
+                let lead = errors
+                    .map(|e| format!("{:.1} min", (e - a.fired_s) / 60.0))
+                    .unwrap_or_else(|| "–".into());
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {lead} |",
+                    a.name,
+                    clock(a.fired_s),
+                    a.cleared_s.map(clock).unwrap_or_else(|| "never".into())
+                );
+            }
+            if p.alerts.is_empty() {
+                let _ = writeln!(out, "| (none fired) | | | |");
+            }
+            let _ = writeln!(out);
+        }
+        for chart in t.charts.iter().filter(|c| c.ends_with(".png")) {
+            let _ = writeln!(out, "![timeline: {}]({chart})\n", t.label);
+        }
+        let svgs: Vec<String> = t
+            .charts
+            .iter()
+            .filter(|c| c.ends_with(".svg"))
+            .map(|c| format!("[SVG]({c})"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "Series: [{}]({}){}\n",
+            t.csv,
+            t.csv,
+            if svgs.is_empty() {
+                String::new()
+            } else {
+                format!(" · {}", svgs.join(" "))
+            }
+        );
+    }
+}
+
+fn capacity_sections(
+    out: &mut String,
+    experiment: &Experiment,
+    rec: &Recommendations,
+    points: &[PointResult],
+    charts: &[String],
+) {
+    let mut text = String::new();
+    let out_inner = &mut text;
     let s = rec.main();
     if !s.fixed.is_empty() {
         let fixed: Vec<String> = s
@@ -229,18 +442,18 @@ pub fn render(
             .iter()
             .map(|a| format!("{} = {}", a.path, a.value))
             .collect();
-        let _ = writeln!(out, "The summary, tables and charts show the scenario {}; recommendations.json has every scenario.\n", fixed.join(", "));
+        let _ = writeln!(out_inner, "The summary, tables and charts show the scenario {}; recommendations.json has every scenario.\n", fixed.join(", "));
     }
-    summary(&mut out, experiment, rec, s);
-    levels_table(&mut out, s);
+    summary(out_inner, experiment, rec, s);
+    levels_table(out_inner, s);
 
-    let _ = writeln!(out, "## Charts\n");
+    let _ = writeln!(out_inner, "## Charts\n");
     for chart in charts.iter().filter(|c| c.ends_with(".png")) {
         let title = chart
             .trim_start_matches("charts/")
             .trim_end_matches(".png")
             .replace('-', " ");
-        let _ = writeln!(out, "![{title}]({chart})\n");
+        let _ = writeln!(out_inner, "![{title}]({chart})\n");
     }
     let svgs: Vec<String> = charts
         .iter()
@@ -248,7 +461,7 @@ pub fn render(
         .map(|c| format!("[{}]({c})", c.trim_start_matches("charts/")))
         .collect();
     if !svgs.is_empty() {
-        let _ = writeln!(out, "Vector versions: {}\n", svgs.join(", "));
+        let _ = writeln!(out_inner, "Vector versions: {}\n", svgs.join(", "));
     }
 
     let fixed_values: Vec<f64> = s.fixed.iter().map(|a| a.value).collect();
@@ -262,10 +475,10 @@ pub fn render(
             })
         })
         .collect();
-    let _ = writeln!(out, "## Results\n");
-    let _ = writeln!(out, "Each cell is the mean over {} replications; ✓ means the upper 95% confidence bounds of p99 and error rate are both within the SLO.\n", experiment.replications);
+    let _ = writeln!(out_inner, "## Results\n");
+    let _ = writeln!(out_inner, "Each cell is the mean over {} replications; ✓ means the upper 95% confidence bounds of p99 and error rate are both within the SLO.\n", experiment.replications);
     matrix(
-        &mut out,
+        out_inner,
         "p99 latency of successful requests",
         &in_scenario,
         |p| {
@@ -277,18 +490,23 @@ pub fn render(
         },
     );
     matrix(
-        &mut out,
+        out_inner,
         "Error rate (failed / offered)",
         &in_scenario,
         |p| percent(p.error_rate.mean),
     );
     matrix(
-        &mut out,
+        out_inner,
         "Pool utilization (connections in use / max_size)",
         &in_scenario,
         |p| percent(p.pool_utilization.mean),
     );
 
+    out.push_str(&text);
+}
+
+fn method(out: &mut String, experiment: &Experiment, points: &[PointResult]) {
+    let b = &experiment.baseline;
     let _ = writeln!(out, "## Method\n");
     let _ = writeln!(
         out,
@@ -312,5 +530,4 @@ pub fn render(
     );
     let _ = writeln!(out, "- Every point uses the same random streams per replication (common random numbers), so differences between pool sizes are not noise in the arrivals.");
     let _ = writeln!(out, "- Reproduce with `poolsim sweep {}`. Raw data: [points.csv](points.csv), [runs.csv](runs.csv), [recommendations.json](recommendations.json).", experiment.path.display());
-    out
 }

@@ -7,6 +7,8 @@ pub mod charts;
 pub mod csv;
 pub mod markdown;
 pub mod table;
+pub mod timeline;
+pub mod timeline_chart;
 
 use std::io::Write;
 use std::path::Path;
@@ -93,21 +95,104 @@ pub fn write_sweep_outputs(
         current_pool_size: experiment.baseline.pool.max_size,
         points: &capacity_points,
     };
-    let chart_files: Vec<String> =
+    let chart_files: Vec<String> = if crate::sweep::pool_axis(experiment).is_some() {
         charts::write_capacity_charts(&chart_spec, &chart_dir, &formats)?
             .into_iter()
             .map(|name| format!("charts/{name}"))
-            .collect();
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let timelines = write_timelines(experiment, result, dir)?;
     let report = markdown::render(
         experiment,
         &result.recommendations,
         &result.points,
         &chart_files,
+        &timelines,
     );
 
     write_atomically(&dir.join("runs.csv"), &runs)?;
     write_atomically(&dir.join("points.csv"), &points)?;
     write_atomically(&dir.join("recommendations.json"), &recommendations)?;
     write_atomically(&dir.join("report.md"), report.as_bytes())?;
-    Ok(4 + chart_files.len())
+    Ok(4 + chart_files.len() + timelines.iter().map(|t| 1 + t.charts.len()).sum::<usize>())
+}
+
+/// A file-name-safe label: lowercase letters, digits and dashes.
+fn slug(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').to_string()
+}
+
+/// For models with a timeline: each point's mean series as CSV under `timeseries/`
+/// and its timeline chart under `charts/`.
+fn write_timelines(
+    experiment: &Experiment,
+    result: &SweepResult,
+    dir: &Path,
+) -> anyhow::Result<Vec<markdown::TimelineFiles>> {
+    if !experiment.has_timeline() {
+        return Ok(Vec::new());
+    }
+    let mut timeline_formats = Vec::new();
+    if experiment.png {
+        timeline_formats.push(timeline_chart::ImageFormat::Png);
+    }
+    if experiment.svg {
+        timeline_formats.push(timeline_chart::ImageFormat::Svg);
+    }
+    let mut files = Vec::new();
+    for (index, point) in result.points.iter().enumerate() {
+        let spec = &experiment.points[index].spec;
+        let mut parts = Vec::new();
+        let variant = &experiment.variants[point.variant].name;
+        if !variant.is_empty() {
+            parts.push(variant.clone());
+        }
+        for (axis, value) in experiment.axes.iter().zip(&point.values) {
+            parts.push(format!("{} {value}", axis.path));
+        }
+        let label = if parts.is_empty() {
+            spec.name.clone()
+        } else {
+            parts.join(", ")
+        };
+        let stem = match slug(&label) {
+            s if s.is_empty() => format!("point-{index}"),
+            s => s,
+        };
+        let csv = format!("timeseries/{stem}.csv");
+        write_atomically(
+            &dir.join(&csv),
+            &timeline::series_csv(spec.simulation.clock_start.as_deref(), &point.series)?,
+        )?;
+        let title = format!("{}: {label}", spec.name);
+        let charts = timeline::write_chart(
+            spec,
+            &title,
+            &point.series,
+            &point.alerts,
+            &dir.join("charts"),
+            &format!("timeline-{stem}"),
+            &timeline_formats,
+        )?
+        .into_iter()
+        .map(|name| format!("charts/{name}"))
+        .collect();
+        files.push(markdown::TimelineFiles {
+            point: index,
+            label,
+            csv,
+            charts,
+        });
+    }
+    Ok(files)
 }

@@ -10,19 +10,20 @@ use serde::Serialize;
 
 use crate::config::timeline::{AlertRule, Metric};
 
-/// One sample interval `[start_s, start_s + interval)`.
+/// One sample interval `[start_s, start_s + interval)`. Counts are of one run, or
+/// the mean over replications in a sweep (hence floating point).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct IntervalSample {
     pub start_s: f64,
-    pub offered: u64,
-    pub attempts: u64,
-    pub succeeded: u64,
-    pub failed: u64,
-    pub acquire_timeout: u64,
-    pub client_timeout: u64,
-    pub db_refused: u64,
-    pub rejected: u64,
-    pub retries_exhausted: u64,
+    pub offered: f64,
+    pub attempts: f64,
+    pub succeeded: f64,
+    pub failed: f64,
+    pub acquire_timeout: f64,
+    pub client_timeout: f64,
+    pub db_refused: f64,
+    pub rejected: f64,
+    pub retries_exhausted: f64,
     /// p99 of successful requests that finished in the interval (NaN: none did).
     pub latency_p99_ms: f64,
     /// Gauges at the end of the interval, fleet totals.
@@ -37,10 +38,10 @@ impl IntervalSample {
     /// Failed / finished in the interval (NaN when nothing finished).
     pub fn error_rate(&self) -> f64 {
         let finished = self.succeeded + self.failed;
-        if finished == 0 {
+        if finished == 0.0 {
             f64::NAN
         } else {
-            self.failed as f64 / finished as f64
+            self.failed / finished
         }
     }
 
@@ -61,6 +62,115 @@ impl IntervalSample {
             Metric::ErrorRate => self.error_rate(),
             Metric::LatencyP99 => self.latency_p99_ms,
         }
+    }
+}
+
+/// The mean series of replications (interval by interval): counts and gauges are
+/// averaged, p99 is the mean of the replications' interval p99s that have data.
+pub fn mean_series(runs: &[&[IntervalSample]]) -> Vec<IntervalSample> {
+    let length = runs.iter().map(|r| r.len()).min().unwrap_or(0);
+    let n = runs.len().max(1) as f64;
+    (0..length)
+        .map(|i| {
+            let mean =
+                |f: fn(&IntervalSample) -> f64| runs.iter().map(|r| f(&r[i])).sum::<f64>() / n;
+            let p99: Vec<f64> = runs
+                .iter()
+                .map(|r| r[i].latency_p99_ms)
+                .filter(|v| v.is_finite())
+                .collect();
+            IntervalSample {
+                start_s: runs[0][i].start_s,
+                offered: mean(|s| s.offered),
+                attempts: mean(|s| s.attempts),
+                succeeded: mean(|s| s.succeeded),
+                failed: mean(|s| s.failed),
+                acquire_timeout: mean(|s| s.acquire_timeout),
+                client_timeout: mean(|s| s.client_timeout),
+                db_refused: mean(|s| s.db_refused),
+                rejected: mean(|s| s.rejected),
+                retries_exhausted: mean(|s| s.retries_exhausted),
+                latency_p99_ms: if p99.is_empty() {
+                    f64::NAN
+                } else {
+                    p99.iter().sum::<f64>() / p99.len() as f64
+                },
+                connections_in_use: mean(|s| s.connections_in_use),
+                pending: mean(|s| s.pending),
+                pool_capacity: mean(|s| s.pool_capacity),
+                db_connections: mean(|s| s.db_connections),
+                instances: mean(|s| s.instances),
+            }
+        })
+        .collect()
+}
+
+/// What happened between two times: for postmortem phases ("09:45-12:30").
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PhaseStats {
+    pub name: String,
+    pub from_s: f64,
+    pub to_s: f64,
+    /// Requests finished in the phase (per replication).
+    pub finished: f64,
+    pub attempts: f64,
+    pub offered: f64,
+    /// Failed / finished.
+    pub failed_fraction: f64,
+    /// The failure kind with the most failures, if any failed.
+    pub dominant_failure: Option<String>,
+    /// Worst interval p99 in the phase, in ms.
+    pub worst_p99_ms: f64,
+    pub peak_pending: f64,
+    pub peak_db_connections: f64,
+    pub peak_instances: f64,
+}
+
+/// Statistics of the intervals that start in `[from_s, to_s)`.
+pub fn phase_stats(name: &str, from_s: f64, to_s: f64, series: &[IntervalSample]) -> PhaseStats {
+    let in_phase: Vec<&IntervalSample> = series
+        .iter()
+        .filter(|s| s.start_s >= from_s - 1e-9 && s.start_s < to_s - 1e-9)
+        .collect();
+    let sum = |f: fn(&IntervalSample) -> f64| in_phase.iter().map(|s| f(s)).sum::<f64>();
+    let peak = |f: fn(&IntervalSample) -> f64| {
+        in_phase
+            .iter()
+            .map(|s| f(s))
+            .filter(|v| v.is_finite())
+            .fold(f64::NAN, f64::max)
+    };
+    let finished = sum(|s| s.succeeded + s.failed);
+    let failed = sum(|s| s.failed);
+    let kinds = [
+        ("acquire_timeout", sum(|s| s.acquire_timeout)),
+        ("client_timeout", sum(|s| s.client_timeout)),
+        ("db_refused", sum(|s| s.db_refused)),
+        ("rejected", sum(|s| s.rejected)),
+        ("retries_exhausted", sum(|s| s.retries_exhausted)),
+    ];
+    let dominant = kinds
+        .iter()
+        .filter(|k| k.1 > 0.0)
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|k| k.0.to_string());
+    PhaseStats {
+        name: name.to_string(),
+        from_s,
+        to_s,
+        finished,
+        attempts: sum(|s| s.attempts),
+        offered: sum(|s| s.offered),
+        failed_fraction: if finished > 0.0 {
+            failed / finished
+        } else {
+            f64::NAN
+        },
+        dominant_failure: dominant,
+        worst_p99_ms: peak(|s| s.latency_p99_ms),
+        peak_pending: peak(|s| s.pending),
+        peak_db_connections: peak(|s| s.db_connections),
+        peak_instances: peak(|s| s.instances),
     }
 }
 

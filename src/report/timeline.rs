@@ -1,0 +1,261 @@
+//! Timelines of runs with events: the series CSV, alert detection times and the chart.
+//!
+//! A postmortem asks "when did it start, what did the pool look like, and which
+//! signal would have caught it first". This module answers with the sampled
+//! series (`--timeseries`), the firing and clearing time of every alert rule,
+//! and each alert's lead time before the error rate first passed 1%.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::timeline_chart::{self, TimelineSeries};
+use super::write_atomically;
+use crate::config::model::SystemSpec;
+use crate::model::RunOutput;
+use crate::stats::series::{first_error_rate_above, AlertFiring, IntervalSample};
+
+/// The error rate at which users are clearly affected; alert lead times are measured to it.
+pub const ERROR_RATE_INCIDENT: f64 = 0.01;
+
+/// One alert firing, as reported.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AlertReport {
+    pub name: String,
+    pub fired_s: f64,
+    pub fired_at: String,
+    pub cleared_s: Option<f64>,
+    pub cleared_at: Option<String>,
+    /// Minutes between this firing and the first interval with more than 1% errors
+    /// (positive: the alert came first). None when errors never passed 1%.
+    pub lead_minutes: Option<f64>,
+}
+
+/// "09:45:10" from `clock_start` ("09:00") plus `seconds`, or "+0:45:10" without a clock.
+pub fn clock(clock_start: Option<&str>, seconds: f64) -> String {
+    let offset_s = match clock_start {
+        Some(text) => {
+            let hours: u64 = text[..2].parse().unwrap_or(0);
+            let minutes: u64 = text[3..5].parse().unwrap_or(0);
+            (hours * 3600 + minutes * 60) as f64
+        }
+        None => 0.0,
+    };
+    let total = (offset_s + seconds).round() as u64;
+    let (h, m, s) = ((total / 3600) % 24, (total / 60) % 60, total % 60);
+    match clock_start {
+        Some(_) => format!("{h:02}:{m:02}:{s:02}"),
+        None => format!("+{}:{m:02}:{s:02}", total / 3600),
+    }
+}
+
+fn clock_minutes(clock_start: Option<&str>) -> Option<u32> {
+    clock_start.map(|text| {
+        text[..2].parse::<u32>().unwrap_or(0) * 60 + text[3..5].parse::<u32>().unwrap_or(0)
+    })
+}
+
+/// Alert firings with their lead time before errors passed 1%.
+pub fn detection(
+    spec: &SystemSpec,
+    series: &[IntervalSample],
+    alerts: &[AlertFiring],
+) -> Vec<AlertReport> {
+    let interval_s = spec.simulation.sample_interval.as_secs_f64();
+    let errors_s = first_error_rate_above(series, interval_s, ERROR_RATE_INCIDENT);
+    let clock_start = spec.simulation.clock_start.as_deref();
+    alerts
+        .iter()
+        .map(|a| AlertReport {
+            name: a.name.clone(),
+            fired_s: a.fired_s,
+            fired_at: clock(clock_start, a.fired_s),
+            cleared_s: a.cleared_s,
+            cleared_at: a.cleared_s.map(|c| clock(clock_start, c)),
+            lead_minutes: errors_s.map(|e| (e - a.fired_s) / 60.0),
+        })
+        .collect()
+}
+
+/// The alert section of `poolsim run`'s table (empty when there are no rules).
+pub fn render_detection(
+    spec: &SystemSpec,
+    series: &[IntervalSample],
+    alerts: &[AlertReport],
+) -> String {
+    if spec.timeline.alerts.is_empty() {
+        return String::new();
+    }
+    let interval_s = spec.simulation.sample_interval.as_secs_f64();
+    let clock_start = spec.simulation.clock_start.as_deref();
+    let mut out = String::from("\n  alerts\n");
+    match first_error_rate_above(series, interval_s, ERROR_RATE_INCIDENT) {
+        Some(t) => out.push_str(&format!(
+            "    error rate first above 1% at {}\n",
+            clock(clock_start, t)
+        )),
+        None => out.push_str("    error rate never above 1%\n"),
+    }
+    if alerts.is_empty() {
+        out.push_str("    no alert fired\n");
+    }
+    for a in alerts {
+        let lead = match a.lead_minutes {
+            Some(m) if m >= 0.0 => format!(", {m:.1} min before errors passed 1%"),
+            Some(m) => format!(", {:.1} min after errors passed 1%", -m),
+            None => String::new(),
+        };
+        out.push_str(&format!(
+            "    {:<28} fired {}  cleared {}{lead}\n",
+            a.name,
+            a.fired_at,
+            a.cleared_at.clone().unwrap_or_else(|| "never".into())
+        ));
+    }
+    out
+}
+
+fn number(value: f64) -> String {
+    if value.is_finite() {
+        format!("{value}")
+    } else {
+        String::new()
+    }
+}
+
+/// The sampled series as CSV: one row per interval, counts and gauges with units in names.
+pub fn series_csv(clock_start: Option<&str>, series: &[IntervalSample]) -> anyhow::Result<Vec<u8>> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record([
+        "start_s",
+        "clock",
+        "offered",
+        "attempts",
+        "succeeded",
+        "failed",
+        "acquire_timeout",
+        "client_timeout",
+        "db_refused",
+        "rejected",
+        "retries_exhausted",
+        "error_rate",
+        "latency_p99_ms",
+        "connections_in_use",
+        "pending",
+        "pool_capacity",
+        "pool_utilization",
+        "db_connections",
+        "instances",
+    ])?;
+    for s in series {
+        writer.write_record([
+            number(s.start_s),
+            clock(clock_start, s.start_s),
+            number(s.offered),
+            number(s.attempts),
+            number(s.succeeded),
+            number(s.failed),
+            number(s.acquire_timeout),
+            number(s.client_timeout),
+            number(s.db_refused),
+            number(s.rejected),
+            number(s.retries_exhausted),
+            number(s.error_rate()),
+            number(s.latency_p99_ms),
+            number(s.connections_in_use),
+            number(s.pending),
+            number(s.pool_capacity),
+            number(s.pool_utilization()),
+            number(s.db_connections),
+            number(s.instances),
+        ])?;
+    }
+    Ok(writer.into_inner()?)
+}
+
+/// Writes the timeline chart of `series` as `<stem>.png` and `.svg` into `dir`.
+pub fn write_chart(
+    spec: &SystemSpec,
+    title: &str,
+    series: &[IntervalSample],
+    alerts: &[AlertFiring],
+    dir: &Path,
+    stem: &str,
+    formats: &[timeline_chart::ImageFormat],
+) -> anyhow::Result<Vec<String>> {
+    let interval_s = spec.simulation.sample_interval.as_secs_f64();
+    let data = TimelineSeries {
+        interval_start_s: series.iter().map(|s| s.start_s).collect(),
+        interval_s,
+        connections_in_use: series.iter().map(|s| s.connections_in_use).collect(),
+        pending: series.iter().map(|s| s.pending).collect(),
+        pool_capacity: series.iter().map(|s| s.pool_capacity).collect(),
+        db_connections: series.iter().map(|s| s.db_connections).collect(),
+        error_rate: series.iter().map(|s| s.error_rate()).collect(),
+        latency_p99_ms: series.iter().map(|s| s.latency_p99_ms).collect(),
+        instances: series.iter().map(|s| s.instances).collect(),
+    };
+    let instances = spec.fleet.instances;
+    let events: Vec<timeline_chart::TimelineEvent> = spec
+        .timeline
+        .events
+        .iter()
+        .map(|e| timeline_chart::TimelineEvent {
+            label: e.label.clone(),
+            start_s: e.at.as_secs_f64(),
+            end_s: e.end(instances).as_secs_f64(),
+        })
+        .collect();
+    let firings: Vec<timeline_chart::AlertFiring> = alerts
+        .iter()
+        .map(|a| timeline_chart::AlertFiring {
+            name: a.name.clone(),
+            fired_s: a.fired_s,
+            cleared_s: a.cleared_s,
+        })
+        .collect();
+    let chart = timeline_chart::TimelineSpec {
+        title,
+        clock_start_minutes: clock_minutes(spec.simulation.clock_start.as_deref()),
+        db_max_connections: spec.database.max_connections as f64,
+        slo_error_rate: None,
+        slo_latency_p99_ms: None,
+        series: &data,
+        events: &events,
+        alerts: &firings,
+    };
+    std::fs::create_dir_all(dir)?;
+    timeline_chart::write_timeline_chart(&chart, dir, stem, formats)
+}
+
+/// `run --timeseries FILE.csv`: the CSV, and `<FILE stem>-timeline.png/svg` beside it.
+pub fn write_run_timeline(
+    spec: &SystemSpec,
+    output: &RunOutput,
+    path: &Path,
+) -> anyhow::Result<()> {
+    let csv = series_csv(spec.simulation.clock_start.as_deref(), &output.series)?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let stem = format!(
+        "{}-timeline",
+        path.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "run".into())
+    );
+    write_chart(
+        spec,
+        &spec.name,
+        &output.series,
+        &output.alerts,
+        dir,
+        &stem,
+        &[
+            timeline_chart::ImageFormat::Png,
+            timeline_chart::ImageFormat::Svg,
+        ],
+    )?;
+    write_atomically(path, &csv)
+}
