@@ -213,3 +213,56 @@ fn bad_experiments_write_nothing_and_exit_2() {
         .stderr(predicates::str::contains("hint:"));
     assert!(!out.exists(), "a bad experiment must not create output");
 }
+
+#[test]
+fn sweeps_of_models_with_events_aggregate_series_per_variant() {
+    let dir = tempfile::tempdir().unwrap();
+    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+    sweep("events.toml", &one, &["--threads", "1"]).success();
+    sweep("events.toml", &two, &["--threads", "2"]).success();
+    for file in [
+        "runs.csv",
+        "points.csv",
+        "report.md",
+        "timeseries/as-is.csv",
+        "timeseries/bigger-pool.csv",
+    ] {
+        assert!(
+            std::fs::read(one.join(file)).unwrap() == std::fs::read(two.join(file)).unwrap(),
+            "{file} differs between thread counts"
+        );
+    }
+    // One row per 10 s interval of the 6-minute horizon, averaged over the 2 replications.
+    let mut reader = csv::Reader::from_path(one.join("timeseries/as-is.csv")).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 36);
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    assert_eq!(&rows[0][col("clock")], "09:00:00");
+    let error_rate = |row: &csv::StringRecord| row[col("error_rate")].parse::<f64>().unwrap_or(0.0);
+    // 400/s x 20 ms = 8 erlangs on 6 connections during the surge: failures; none once pools are 6.
+    assert!(
+        rows[12..18].iter().any(|r| error_rate(r) > 0.05),
+        "the surge overloads pools of 2"
+    );
+    assert!(
+        rows[30..].iter().all(|r| error_rate(r) == 0.0),
+        "pools of 6 after the rollout"
+    );
+    for chart in [
+        "timeline-as-is.png",
+        "timeline-as-is.svg",
+        "timeline-bigger-pool.png",
+    ] {
+        assert!(one.join("charts").join(chart).exists(), "{chart}");
+    }
+    let report = std::fs::read_to_string(one.join("report.md")).unwrap();
+    assert!(report.contains("## Scenarios side by side"));
+    assert!(report.contains("| as is |") && report.contains("| bigger pool |"));
+    assert!(report.contains("charts/timeline-as-is.png"));
+    let points = std::fs::read_to_string(one.join("points.csv")).unwrap();
+    assert!(
+        points.starts_with("variant,"),
+        "points.csv names the variant"
+    );
+}
