@@ -31,6 +31,12 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
     file.write_all(bytes)?;
     file.as_file().sync_all()?;
+    // Temporary files are private (0600); outputs are ordinary files others may read.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
     file.persist(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
