@@ -148,3 +148,79 @@ impl Database {
         self.active_statements.min(self.spec.cores)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn database(cores: u32, serial: f64, crosstalk: f64) -> Database {
+        Database::new(DatabaseSpec {
+            max_connections: 100,
+            reserved_connections: 3,
+            other_connections: 0,
+            cores,
+            round_trip: SimTime::ZERO,
+            serial,
+            crosstalk,
+        })
+    }
+
+    #[test]
+    fn speed_follows_processor_sharing_and_usl() {
+        let db = database(4, 0.02, 0.001);
+        assert_eq!(db.spec.per_statement_speed(1), 1.0);
+        // 8 statements on 4 cores: half a core each, slowed by 1 + 0.02*7 + 0.001*56.
+        let expected = 0.5 / (1.0 + 0.14 + 0.056);
+        assert!((db.spec.per_statement_speed(8) - expected).abs() < 1e-12);
+    }
+
+    #[test]
+    fn statements_sharing_a_core_finish_together() {
+        let mut db = database(1, 0.0, 0.0);
+        let live = |_: u32, _: u32| true;
+        db.start_statement(SimTime::ZERO, 10e6, 0, 0);
+        db.start_statement(SimTime::ZERO, 10e6, 1, 0);
+        // Two 10 ms statements on one core both need 20 ms.
+        assert_eq!(
+            db.next_completion(SimTime::ZERO, live),
+            Some(SimTime::from_millis(20))
+        );
+        let now = SimTime::from_millis(20);
+        assert_eq!(db.pop_finished(now, live), Some((0, 0)));
+        assert_eq!(db.pop_finished(now, live), Some((1, 0)));
+        assert_eq!(db.pop_finished(now, live), None);
+        assert_eq!(db.active_statements, 0);
+    }
+
+    #[test]
+    fn a_late_statement_slows_the_earlier_one() {
+        let mut db = database(1, 0.0, 0.0);
+        let live = |_: u32, _: u32| true;
+        db.start_statement(SimTime::ZERO, 10e6, 0, 0);
+        // At 5 ms, 5 ms of work is left; a second statement halves the speed: done at 15 ms.
+        db.start_statement(SimTime::from_millis(5), 10e6, 1, 0);
+        assert_eq!(
+            db.next_completion(SimTime::from_millis(5), live),
+            Some(SimTime::from_millis(15))
+        );
+        assert_eq!(
+            db.pop_finished(SimTime::from_millis(15), live),
+            Some((0, 0))
+        );
+        // The second has 5 ms left, alone again at full speed: done at 20 ms.
+        assert_eq!(
+            db.next_completion(SimTime::from_millis(15), live),
+            Some(SimTime::from_millis(20))
+        );
+    }
+
+    #[test]
+    fn slots_stop_at_the_fleet_limit() {
+        let mut db = database(1, 0.0, 0.0);
+        for _ in 0..97 {
+            assert!(db.has_free_slot());
+            db.take_slot();
+        }
+        assert!(!db.has_free_slot(), "max_connections - reserved");
+    }
+}
