@@ -375,6 +375,20 @@ pub fn check_timeline(
             }
             "set" | "rolling_restart" => {
                 let added = overrides(e.set.as_ref(), &e.kind)?;
+                // Changes the engine cannot make while running are refused, not ignored.
+                if let Some((path, _)) = added.iter().find(|(path, _)| {
+                    path == "fleet.instances"
+                        || path.starts_with("simulation")
+                        || path == "request.connection_scope"
+                        || path.starts_with("traffic.profile")
+                        || path.starts_with("traffic.trace")
+                }) {
+                    return Err(err(
+                        &field("set"),
+                        format!("`{path}` cannot change during a run"),
+                        "change the fleet size with instance_down or [autoscale], traffic with a `traffic` event; simulation settings apply to the whole run",
+                    ));
+                }
                 cumulative.extend(added);
                 let after = build_after(&cumulative).map_err(|inner| {
                     err(
