@@ -9,26 +9,20 @@
 //! the target directory and renamed into place, so a reader never sees a half-written chart.
 
 use std::fs;
-use std::io::Write;
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Once;
 
-use anyhow::{bail, Context, Result};
-use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
-use plotters::coord::types::RangedCoordf64;
+use anyhow::{Context, Result};
 use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
-use plotters::style::register_font;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// Output formats for [`write_capacity_charts`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ImageFormat {
-    Png,
-    Svg,
-}
+pub use super::plotting::ImageFormat;
+use super::plotting::{
+    draw_boxed_label, draw_notice, draw_title, format_number, group_thousands, nice_ticks,
+    plottable_runs, rectangle_outline, register_bundled_font, text_style, write_image, Axis,
+    AxisLook, Chart, TickedRange, YScale, SUBTITLE_COLOUR, ZERO_LINE_HEADROOM,
+};
 
 /// A mean with its 95% confidence interval, in the unit of the field that holds it.
 #[derive(Clone, Copy, Debug)]
@@ -76,8 +70,14 @@ pub fn write_capacity_charts(
     let mut written = Vec::new();
     for chart in ChartKind::ALL {
         for &format in formats {
-            let file_name = write_chart_file(chart, spec, dir, format)
-                .with_context(|| format!("writing chart {} ({format:?})", chart.file_stem()))?;
+            let file_name = write_image(
+                &CapacityChart { kind: chart, spec },
+                dir,
+                chart.file_stem(),
+                format,
+                IMAGE_SIZE_PX,
+            )
+            .with_context(|| format!("writing chart {} ({format:?})", chart.file_stem()))?;
             written.push(file_name);
         }
     }
@@ -85,11 +85,6 @@ pub fn write_capacity_charts(
 }
 
 const IMAGE_SIZE_PX: (u32, u32) = (1200, 750);
-const FONT_FAMILY: &str = "sans-serif";
-const DEJAVU_SANS_TTF: &[u8] = include_bytes!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/assets/fonts/DejaVuSans.ttf"
-));
 
 const TITLE_FONT_PX: u32 = 30;
 const SUBTITLE_FONT_PX: u32 = 18;
@@ -101,6 +96,11 @@ const HEADER_HEIGHT_PX: u32 = 82;
 const CHART_MARGIN_PX: u32 = 16;
 const X_LABEL_AREA_PX: u32 = 64;
 const Y_LABEL_AREA_PX: u32 = 96;
+const AXES: AxisLook = AxisLook {
+    desc_font_px: AXIS_DESC_FONT_PX,
+    tick_font_px: TICK_LABEL_FONT_PX,
+    minor_grid: RGBColor(240, 240, 240),
+};
 
 /// Tableau-10 without its red and grey, which are reserved for the SLO line and the
 /// current-size marker; near-black and navy fill the last two slots.
@@ -118,29 +118,10 @@ const GROWTH_PALETTE: [RGBColor; 10] = [
 ];
 const SLO_COLOUR: RGBColor = RGBColor(214, 39, 40);
 const CURRENT_MARKER_COLOUR: RGBColor = RGBColor(120, 120, 120);
-const GRID_COLOUR: RGBColor = RGBColor(215, 215, 215);
-const MINOR_GRID_COLOUR: RGBColor = RGBColor(240, 240, 240);
-const SUBTITLE_COLOUR: RGBColor = RGBColor(80, 80, 80);
 const PASS_COLOUR: RGBColor = RGBColor(161, 217, 155);
 const FAIL_COLOUR: RGBColor = RGBColor(244, 150, 140);
 const MISSING_COLOUR: RGBColor = RGBColor(225, 225, 225);
 const CI_BAND_OPACITY: f64 = 0.15;
-
-static FONT_REGISTRATION: Once = Once::new();
-static FONT_REGISTERED: AtomicBool = AtomicBool::new(false);
-
-/// plotters keeps fonts in a process-wide table; registering once is enough and avoids
-/// re-parsing the TTF for every chart.
-fn register_bundled_font() -> Result<()> {
-    FONT_REGISTRATION.call_once(|| {
-        let ok = register_font(FONT_FAMILY, FontStyle::Normal, DEJAVU_SANS_TTF).is_ok();
-        FONT_REGISTERED.store(ok, Ordering::Release);
-    });
-    if !FONT_REGISTERED.load(Ordering::Acquire) {
-        bail!("bundled DejaVuSans.ttf could not be parsed as a font");
-    }
-    Ok(())
-}
 
 #[derive(Clone, Copy, Debug)]
 enum ChartKind {
@@ -166,84 +147,27 @@ impl ChartKind {
             ChartKind::Utilization => "utilization",
         }
     }
+}
 
-    fn draw<DB: DrawingBackend>(
-        self,
-        root: &DrawingArea<DB, Shift>,
-        spec: &CapacityChartSpec,
-    ) -> Result<()>
+/// One capacity chart of one sweep, ready to render.
+struct CapacityChart<'a> {
+    kind: ChartKind,
+    spec: &'a CapacityChartSpec<'a>,
+}
+
+impl Chart for CapacityChart<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
     where
         DB::ErrorType: 'static,
     {
-        match self {
+        let spec = self.spec;
+        match self.kind {
             ChartKind::LatencyP99 => draw_line_chart(root, &latency_p99_chart(spec)),
             ChartKind::ErrorRate => draw_line_chart(root, &error_rate_chart(spec)),
             ChartKind::SloHeatmap => draw_slo_heatmap(root, spec),
             ChartKind::Utilization => draw_line_chart(root, &utilization_chart(spec)),
         }
     }
-}
-
-/// Renders one chart to a hidden temporary file next to its final name, then renames it.
-fn write_chart_file(
-    chart: ChartKind,
-    spec: &CapacityChartSpec,
-    dir: &Path,
-    format: ImageFormat,
-) -> Result<String> {
-    let stem = chart.file_stem();
-    match format {
-        ImageFormat::Png => {
-            let file_name = format!("{stem}.png");
-            // BitMapBackend picks the encoder from the extension, so the temp name must end in
-            // .png; the pid keeps two processes writing the same directory apart.
-            let temp_path = dir.join(format!(".tmp-{}-{stem}.png", std::process::id()));
-            let rendered = render_png(chart, spec, &temp_path);
-            commit_temp_file(rendered, &temp_path, &dir.join(&file_name))?;
-            Ok(file_name)
-        }
-        ImageFormat::Svg => {
-            let file_name = format!("{stem}.svg");
-            let temp_path = dir.join(format!(".{stem}.svg.{}.tmp", std::process::id()));
-            let rendered = render_svg(chart, spec).and_then(|svg| {
-                let mut file = fs::File::create(&temp_path)?;
-                file.write_all(svg.as_bytes())?;
-                file.sync_all()?;
-                Ok(())
-            });
-            commit_temp_file(rendered, &temp_path, &dir.join(&file_name))?;
-            Ok(file_name)
-        }
-    }
-}
-
-fn render_png(chart: ChartKind, spec: &CapacityChartSpec, temp_path: &Path) -> Result<()> {
-    let root = BitMapBackend::new(temp_path, IMAGE_SIZE_PX).into_drawing_area();
-    chart.draw(&root, spec)?;
-    root.present()?;
-    Ok(())
-}
-
-fn render_svg(chart: ChartKind, spec: &CapacityChartSpec) -> Result<String> {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, IMAGE_SIZE_PX).into_drawing_area();
-        chart.draw(&root, spec)?;
-        root.present()?;
-    }
-    Ok(svg)
-}
-
-fn commit_temp_file(rendered: Result<()>, temp_path: &Path, final_path: &Path) -> Result<()> {
-    let committed = rendered.and_then(|()| {
-        fs::rename(temp_path, final_path)
-            .with_context(|| format!("renaming into {}", final_path.display()))
-    });
-    if committed.is_err() {
-        // Best effort: a leftover temp file is harmless but untidy.
-        let _ = fs::remove_file(temp_path);
-    }
-    committed
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -323,39 +247,6 @@ fn scale_interval(interval: Interval, factor: f64) -> Interval {
 // ---------------------------------------------------------------------------------------------
 // Line charts (p99, error rate, utilization)
 // ---------------------------------------------------------------------------------------------
-
-#[derive(Clone, Copy, PartialEq)]
-enum YScale {
-    Linear,
-    Log10,
-}
-
-impl YScale {
-    fn value_to_plot(self, value: f64) -> f64 {
-        match self {
-            YScale::Linear => value,
-            YScale::Log10 => value.log10(),
-        }
-    }
-
-    fn plot_to_value(self, value: f64) -> f64 {
-        match self {
-            YScale::Linear => value,
-            YScale::Log10 => 10f64.powf(value),
-        }
-    }
-
-    fn is_plottable(self, value: f64) -> bool {
-        value.is_finite() && (self == YScale::Linear || value > 0.0)
-    }
-}
-
-struct Axis {
-    min: f64,
-    max: f64,
-    ticks: Vec<f64>,
-    minor_ticks: Vec<f64>,
-}
 
 struct PlotLine {
     colour: RGBColor,
@@ -674,99 +565,10 @@ fn pool_size_axis(pool_sizes: &[u32], current: Option<u32>) -> Axis {
     }
 }
 
-/// Zero is a common value (no errors, idle database); starting the axis a little below zero
-/// keeps such lines visible instead of hidden under the x axis.
-const ZERO_LINE_HEADROOM: f64 = 0.02;
-
-/// Chooses the value axis from every value that will be drawn. Latency may span orders of
-/// magnitude (60 ms vs 30 s at the knee), where a linear axis would flatten the healthy
-/// region into the floor, so it switches to log above a 30x spread.
+/// Chooses the value axis from every value that will be drawn: linear with about seven
+/// ticks, or log (see [`super::plotting::value_axis`]) with at most twelve 1-2-5 ticks.
 fn value_axis(observed: &[f64], allow_log: bool) -> (YScale, Axis) {
-    let finite: Vec<f64> = observed.iter().copied().filter(|v| v.is_finite()).collect();
-    let max = finite.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let min_positive = finite
-        .iter()
-        .copied()
-        .filter(|v| *v > 0.0)
-        .fold(f64::INFINITY, f64::min);
-
-    const LOG_SCALE_SPREAD: f64 = 30.0;
-    if allow_log && min_positive.is_finite() && max / min_positive > LOG_SCALE_SPREAD {
-        return (YScale::Log10, log_axis(min_positive, max));
-    }
-    let top = if max.is_finite() && max > 0.0 {
-        max * 1.08
-    } else {
-        // Nothing to show: any sane range will do for the empty frame.
-        1.0
-    };
-    let ticks = nice_ticks(0.0, top, 7);
-    let axis_max = ticks.last().copied().unwrap_or(top).max(top);
-    (
-        YScale::Linear,
-        Axis {
-            min: -axis_max * ZERO_LINE_HEADROOM,
-            max: axis_max,
-            ticks,
-            minor_ticks: Vec::new(),
-        },
-    )
-}
-
-/// Log axis bounded by 1-2-5 values; major ticks on 1-2-5 (or decades only when that would
-/// crowd the axis), light grid lines on every integer multiple of each decade.
-fn log_axis(min_positive: f64, max: f64) -> Axis {
-    let candidates = |lo_exp: i32, hi_exp: i32| -> Vec<f64> {
-        (lo_exp..=hi_exp)
-            .flat_map(|exp| [1.0, 2.0, 5.0].map(|m| m * 10f64.powi(exp)))
-            .collect()
-    };
-    let lo_exp = min_positive.log10().floor() as i32 - 1;
-    let hi_exp = max.log10().ceil() as i32 + 1;
-    let steps = candidates(lo_exp, hi_exp);
-    let axis_min = steps
-        .iter()
-        .copied()
-        .filter(|v| *v <= min_positive * 1.000_001)
-        .fold(min_positive, |_, v| v);
-    let axis_max = steps
-        .iter()
-        .copied()
-        .find(|v| *v >= max * 0.999_999)
-        .unwrap_or(max);
-    let within = |v: &f64| *v >= axis_min * 0.999_999 && *v <= axis_max * 1.000_001;
-    let mut ticks: Vec<f64> = steps.iter().copied().filter(within).collect();
-    if ticks.len() > 12 {
-        ticks.retain(|v| (v.log10().round() - v.log10()).abs() < 1e-9);
-    }
-    let minor_ticks = (lo_exp..=hi_exp)
-        .flat_map(|exp| (1..=9).map(move |m| f64::from(m) * 10f64.powi(exp)))
-        .filter(within)
-        .collect();
-    Axis {
-        min: axis_min,
-        max: axis_max,
-        ticks,
-        minor_ticks,
-    }
-}
-
-/// Ticks at 1, 2, 2.5 or 5 times a power of ten, from `min` up to the first tick >= `max`.
-fn nice_ticks(min: f64, max: f64, target_count: u32) -> Vec<f64> {
-    let span = max - min;
-    if !(span.is_finite() && span > 0.0) {
-        return vec![min];
-    }
-    let raw_step = span / f64::from(target_count.max(1));
-    let magnitude = 10f64.powf(raw_step.log10().floor());
-    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
-        .iter()
-        .map(|m| m * magnitude)
-        .find(|s| *s >= raw_step)
-        .unwrap_or(10.0 * magnitude);
-    let first = (min / step).ceil() as i64;
-    let last = (max / step).ceil() as i64;
-    (first..=last).map(|i| i as f64 * step).collect()
+    super::plotting::value_axis(observed, allow_log, 7, 12)
 }
 
 fn draw_line_chart<DB: DrawingBackend>(
@@ -784,20 +586,8 @@ where
     )?;
     let scale = chart_spec.y_scale;
     let (x_axis, y_axis) = (&chart_spec.x_axis, &chart_spec.y_axis);
-    let (y_min_plot, y_max_plot) = (
-        scale.value_to_plot(y_axis.min),
-        scale.value_to_plot(y_axis.max),
-    );
-    let y_ticks_plot: Vec<f64> = y_axis
-        .ticks
-        .iter()
-        .map(|v| scale.value_to_plot(*v))
-        .collect();
-    let y_minor_plot: Vec<f64> = y_axis
-        .minor_ticks
-        .iter()
-        .map(|v| scale.value_to_plot(*v))
-        .collect();
+    let y_range = TickedRange::for_axis(y_axis, scale);
+    let (y_min_plot, y_max_plot) = (y_range.min, y_range.max);
     // Clamping keeps bands that reach past the axis (or below zero on a log axis) finite.
     let clamp_plot = |v: f64| scale.value_to_plot(v.clamp(y_axis.min, y_axis.max));
 
@@ -805,40 +595,19 @@ where
         .margin(CHART_MARGIN_PX)
         .x_label_area_size(X_LABEL_AREA_PX)
         .y_label_area_size(Y_LABEL_AREA_PX)
-        .build_cartesian_2d(
-            TickedRange {
-                min: x_axis.min,
-                max: x_axis.max,
-                major_ticks: x_axis.ticks.clone(),
-                minor_ticks: Vec::new(),
-            },
-            TickedRange {
-                min: y_min_plot,
-                max: y_max_plot,
-                major_ticks: y_ticks_plot,
-                minor_ticks: y_minor_plot,
-            },
-        )?;
+        .build_cartesian_2d(TickedRange::for_axis(x_axis, YScale::Linear), y_range)?;
 
     let format_x = |v: &f64| format_number(*v);
     let format_y = |v: &f64| format_number(scale.plot_to_value(*v));
-    chart
-        .configure_mesh()
+    AXES.apply(&mut chart.configure_mesh(), &format_x, &format_y)
         .x_desc(X_DESC)
         .y_desc(chart_spec.y_desc.as_str())
-        .axis_desc_style(text_style(AXIS_DESC_FONT_PX, &BLACK))
-        .label_style(text_style(TICK_LABEL_FONT_PX, &BLACK))
-        .x_label_formatter(&format_x)
-        .y_label_formatter(&format_y)
-        .bold_line_style(GRID_COLOUR.stroke_width(1))
-        .light_line_style(MINOR_GRID_COLOUR.stroke_width(1))
-        .axis_style(BLACK.stroke_width(1))
         .draw()?;
 
     let mut anything_drawn = false;
     for line in &chart_spec.lines {
         if line.draw_ci_band {
-            for run in plottable_runs(&line.points, scale) {
+            for run in plottable_runs(&line.points, plottable_mean(scale)) {
                 let band: Vec<(f64, f64, f64)> = run
                     .iter()
                     .filter(|(_, i)| i.lo.is_finite() && i.hi.is_finite())
@@ -882,7 +651,7 @@ where
     }
 
     for line in &chart_spec.lines {
-        for run in plottable_runs(&line.points, scale) {
+        for run in plottable_runs(&line.points, plottable_mean(scale)) {
             anything_drawn = true;
             let coords: Vec<(f64, f64)> = run
                 .iter()
@@ -953,90 +722,9 @@ where
     Ok(())
 }
 
-/// A linear f64 axis whose tick positions we choose ourselves (plotters' own choice cannot
-/// put ticks exactly on the simulated pool sizes or on 1-2-5 steps of a log axis).
-struct TickedRange {
-    min: f64,
-    max: f64,
-    major_ticks: Vec<f64>,
-    minor_ticks: Vec<f64>,
-}
-
-impl Ranged for TickedRange {
-    // Labels always come from our own formatter; this only satisfies the mesh's bound.
-    type FormatOption = DefaultFormatting;
-    type ValueType = f64;
-
-    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
-        RangedCoordf64::from(self.min..self.max).map(value, limit)
-    }
-
-    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
-        if hint.weight().allow_light_points() {
-            self.minor_ticks.clone()
-        } else {
-            self.major_ticks.clone()
-        }
-    }
-
-    fn range(&self) -> std::ops::Range<f64> {
-        self.min..self.max
-    }
-}
-
-/// Splits a series into maximal runs of plottable means, so a missing point leaves a visible
-/// gap instead of a line drawn across it.
-fn plottable_runs(points: &[(f64, Interval)], scale: YScale) -> Vec<Vec<(f64, Interval)>> {
-    let mut runs: Vec<Vec<(f64, Interval)>> = Vec::new();
-    let mut current: Vec<(f64, Interval)> = Vec::new();
-    for &(x, interval) in points {
-        if scale.is_plottable(interval.mean) && x.is_finite() {
-            current.push((x, interval));
-        } else if !current.is_empty() {
-            runs.push(std::mem::take(&mut current));
-        }
-    }
-    if !current.is_empty() {
-        runs.push(current);
-    }
-    runs
-}
-
-/// A text label with a white box behind it, so it stays legible where it crosses lines.
-/// `anchor_px` is in backend pixels, which equal `root` coordinates because root starts at 0,0.
-fn draw_boxed_label<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    anchor_px: (i32, i32),
-    label: &str,
-    style: &TextStyle,
-    pos: Pos,
-) -> Result<()>
-where
-    DB::ErrorType: 'static,
-{
-    let (width_px, height_px) = root.estimate_text_size(label, style)?;
-    let (width_px, height_px) = (width_px as i32, height_px as i32);
-    let (x, y) = anchor_px;
-    let left = match pos.h_pos {
-        HPos::Left => x,
-        HPos::Center => x - width_px / 2,
-        HPos::Right => x - width_px,
-    };
-    let top = match pos.v_pos {
-        VPos::Top => y,
-        VPos::Center => y - height_px / 2,
-        VPos::Bottom => y - height_px,
-    };
-    const PADDING_PX: i32 = 3;
-    root.draw(&Rectangle::new(
-        [
-            (left - PADDING_PX, top - PADDING_PX),
-            (left + width_px + PADDING_PX, top + height_px + PADDING_PX),
-        ],
-        WHITE.mix(0.85).filled(),
-    ))?;
-    root.draw(&Text::new(label.to_string(), (x, y), style.pos(pos)))?;
-    Ok(())
+/// For [`plottable_runs`]: keeps points whose mean `scale` can show, as they are.
+fn plottable_mean(scale: YScale) -> impl Fn(Interval) -> Option<Interval> {
+    move |interval| scale.is_plottable(interval.mean).then_some(interval)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1149,16 +837,11 @@ where
             .map(|g| format!("{:.2}x", g.growth))
             .unwrap_or_default()
     };
-    chart
-        .configure_mesh()
+    // No grid: the cells are the grid.
+    AXES.apply(&mut chart.configure_mesh(), &column_label, &row_label)
         .disable_mesh()
         .x_desc(X_DESC)
         .y_desc("traffic growth (x current load)")
-        .axis_desc_style(text_style(AXIS_DESC_FONT_PX, &BLACK))
-        .label_style(text_style(TICK_LABEL_FONT_PX, &BLACK))
-        .x_label_formatter(&column_label)
-        .y_label_formatter(&row_label)
-        .axis_style(BLACK.stroke_width(1))
         .draw()?;
 
     if !has_cells {
@@ -1333,27 +1016,12 @@ where
 {
     root.fill(&WHITE)?;
     let (width_px, _) = root.dim_in_pixel();
-    let max_text_width_px = width_px.saturating_sub(40);
-    let centre_x = (width_px / 2) as i32;
-
-    let title_style = fitted_text_style(root, title, TITLE_FONT_PX, max_text_width_px, &BLACK)?;
-    root.draw(&Text::new(
-        title.to_string(),
-        (centre_x, 12),
-        title_style.pos(Pos::new(HPos::Center, VPos::Top)),
-    ))?;
-    let subtitle_style = fitted_text_style(
+    draw_title(
         root,
-        subtitle,
-        SUBTITLE_FONT_PX,
-        max_text_width_px,
-        &SUBTITLE_COLOUR,
+        (title, TITLE_FONT_PX),
+        (subtitle, SUBTITLE_FONT_PX),
+        52,
     )?;
-    root.draw(&Text::new(
-        subtitle.to_string(),
-        (centre_x, 52),
-        subtitle_style.pos(Pos::new(HPos::Center, VPos::Top)),
-    ))?;
 
     let (_, body) = root.split_vertically(HEADER_HEIGHT_PX);
     let legend_style = text_style(LEGEND_FONT_PX, &BLACK);
@@ -1521,18 +1189,6 @@ where
     Ok(())
 }
 
-/// A closed path around a rectangle. Used instead of an unfilled `Rectangle` because the SVG
-/// backend ignores the stroke width of rectangles.
-fn rectangle_outline<T: Copy>(corner: (T, T), opposite: (T, T)) -> Vec<(T, T)> {
-    vec![
-        corner,
-        (opposite.0, corner.1),
-        opposite,
-        (corner.0, opposite.1),
-        corner,
-    ]
-}
-
 fn draw_no_data_notice<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     plot_pixel_range: (std::ops::Range<i32>, std::ops::Range<i32>),
@@ -1545,93 +1201,12 @@ where
         (x_range.start + x_range.end) / 2,
         (y_range.start + y_range.end) / 2,
     );
-    root.draw(&Text::new(
-        "no data to plot",
-        centre_px,
-        text_style(AXIS_DESC_FONT_PX, &SUBTITLE_COLOUR).pos(Pos::new(HPos::Center, VPos::Center)),
-    ))?;
-    Ok(())
-}
-
-fn text_style(size_px: u32, colour: &RGBColor) -> TextStyle<'static> {
-    TextStyle {
-        font: (FONT_FAMILY, f64::from(size_px)).into_font(),
-        color: colour.to_backend_color(),
-        pos: Pos::default(),
-    }
-}
-
-/// Long model names must not run off the canvas: shrink the font until the text fits.
-fn fitted_text_style<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    text: &str,
-    preferred_px: u32,
-    max_width_px: u32,
-    colour: &RGBColor,
-) -> Result<TextStyle<'static>>
-where
-    DB::ErrorType: 'static,
-{
-    const SMALLEST_FONT_PX: u32 = 11;
-    let mut size_px = preferred_px;
-    loop {
-        let style = text_style(size_px, colour);
-        let (width_px, _) = area.estimate_text_size(text, &style)?;
-        if width_px <= max_width_px || size_px <= SMALLEST_FONT_PX {
-            return Ok(style);
-        }
-        size_px -= 1;
-    }
-}
-
-/// Plain numbers for tick labels: thousands separators for big values, up to four decimals
-/// (trailing zeros trimmed) for small ones.
-fn format_number(value: f64) -> String {
-    if !value.is_finite() {
-        return "n/a".to_string();
-    }
-    if value.abs() >= 1000.0 {
-        return group_thousands(value.round() as i64);
-    }
-    let text = format!("{value:.4}");
-    let trimmed = text.trim_end_matches('0').trim_end_matches('.');
-    if trimmed == "-0" {
-        "0".to_string()
-    } else {
-        trimmed.to_string()
-    }
-}
-
-fn group_thousands(value: i64) -> String {
-    let digits = value.unsigned_abs().to_string();
-    let mut grouped = String::new();
-    for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(digit);
-    }
-    if value < 0 {
-        format!("-{grouped}")
-    } else {
-        grouped
-    }
+    draw_notice(root, "no data to plot", centre_px, AXIS_DESC_FONT_PX)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn numbers_are_formatted_for_tick_labels() {
-        assert_eq!(format_number(0.0), "0");
-        assert_eq!(format_number(12.5), "12.5");
-        assert_eq!(format_number(0.05), "0.05");
-        assert_eq!(format_number(300.0), "300");
-        assert_eq!(format_number(30_000.0), "30,000");
-        assert_eq!(format_number(f64::NAN), "n/a");
-        assert_eq!(group_thousands(-1_234_567), "-1,234,567");
-    }
 
     #[test]
     fn p99_cells_switch_to_compact_form() {

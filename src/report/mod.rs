@@ -6,6 +6,7 @@
 pub mod charts;
 pub mod csv;
 pub mod markdown;
+pub mod plotting;
 pub mod table;
 pub mod timeline;
 pub mod timeline_chart;
@@ -35,7 +36,8 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        file.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        file.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
     }
     file.persist(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
@@ -86,10 +88,10 @@ pub fn write_sweep_outputs(
         .collect();
     let mut formats = Vec::new();
     if experiment.png {
-        formats.push(charts::ImageFormat::Png);
+        formats.push(plotting::ImageFormat::Png);
     }
     if experiment.svg {
-        formats.push(charts::ImageFormat::Svg);
+        formats.push(plotting::ImageFormat::Svg);
     }
     let chart_dir = dir.join("charts");
     std::fs::create_dir_all(&chart_dir)
@@ -109,7 +111,7 @@ pub fn write_sweep_outputs(
     } else {
         Vec::new()
     };
-    let timelines = write_timelines(experiment, result, dir)?;
+    let timelines = write_timelines(experiment, result, dir, &formats)?;
     let report = markdown::render(
         experiment,
         &result.recommendations,
@@ -144,16 +146,10 @@ fn write_timelines(
     experiment: &Experiment,
     result: &SweepResult,
     dir: &Path,
+    formats: &[plotting::ImageFormat],
 ) -> anyhow::Result<Vec<markdown::TimelineFiles>> {
     if !experiment.has_timeline() {
         return Ok(Vec::new());
-    }
-    let mut timeline_formats = Vec::new();
-    if experiment.png {
-        timeline_formats.push(timeline_chart::ImageFormat::Png);
-    }
-    if experiment.svg {
-        timeline_formats.push(timeline_chart::ImageFormat::Svg);
     }
     let mut files = Vec::new();
     for (index, point) in result.points.iter().enumerate() {
@@ -188,7 +184,7 @@ fn write_timelines(
             &point.alerts,
             &dir.join("charts"),
             &format!("timeline-{stem}"),
-            &timeline_formats,
+            formats,
         )?
         .into_iter()
         .map(|name| format!("charts/{name}"))

@@ -12,30 +12,25 @@
 //! lines (in use, pool capacity, DB connections) against the floor of a shared axis. It renders
 //! PNG (for documents) and SVG (for the web) with DejaVu Sans compiled into the binary, since
 //! CI machines have no system fonts, and writes every file under a temporary name before
-//! renaming it into place so a reader never sees half a chart. It shares no code with the
-//! capacity charts on purpose, so either can change without the other.
+//! renaming it into place so a reader never sees half a chart. That groundwork (font, files,
+//! axes, text) is shared with the capacity charts in `plotting`; what is drawn and how it
+//! looks is this module's own.
 
 use std::fs;
-use std::io::Write;
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Once;
 
-use anyhow::{bail, ensure, Context, Result};
-use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
-use plotters::coord::types::RangedCoordf64;
+use anyhow::{ensure, Context, Result};
 use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
-use plotters::style::register_font;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// Output formats for [`write_timeline_chart`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ImageFormat {
-    Png,
-    Svg,
-}
+pub use super::plotting::ImageFormat;
+use super::plotting::{
+    draw_boxed_label, draw_notice, draw_title, format_number, linear_axis, plottable_runs,
+    rectangle_outline, register_bundled_font, text_style, value_axis, write_image, Axis, AxisLook,
+    Chart, TickedRange, YScale, SUBTITLE_COLOUR,
+};
 
 /// Fleet-wide metrics sampled once per interval; every vector has one value per entry of
 /// `interval_start_s`.
@@ -120,14 +115,11 @@ pub fn write_timeline_chart(
         .with_context(|| format!("creating chart directory {}", dir.display()))?;
     let mut written: Vec<String> = Vec::new();
     for &format in formats {
-        let file_name = match format {
-            ImageFormat::Png => format!("{file_stem}.png"),
-            ImageFormat::Svg => format!("{file_stem}.svg"),
-        };
+        let file_name = format.file_name(file_stem);
         if written.contains(&file_name) {
             continue;
         }
-        write_chart_file(spec, dir, file_stem, format).with_context(|| {
+        write_image(spec, dir, file_stem, format, IMAGE_SIZE_PX).with_context(|| {
             format!("writing timeline chart {}", dir.join(&file_name).display())
         })?;
         written.push(file_name);
@@ -136,7 +128,7 @@ pub fn write_timeline_chart(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Validation, font and files
+// Validation and rendering
 // ---------------------------------------------------------------------------------------------
 
 fn validate_spec(spec: &TimelineSpec) -> Result<()> {
@@ -196,85 +188,13 @@ fn validate_spec(spec: &TimelineSpec) -> Result<()> {
     Ok(())
 }
 
-const FONT_FAMILY: &str = "sans-serif";
-const DEJAVU_SANS_TTF: &[u8] = include_bytes!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/assets/fonts/DejaVuSans.ttf"
-));
-
-static FONT_REGISTRATION: Once = Once::new();
-static FONT_REGISTERED: AtomicBool = AtomicBool::new(false);
-
-/// plotters keeps fonts in a process-wide table; registering once is enough and avoids
-/// re-parsing the TTF for every chart.
-fn register_bundled_font() -> Result<()> {
-    FONT_REGISTRATION.call_once(|| {
-        let ok = register_font(FONT_FAMILY, FontStyle::Normal, DEJAVU_SANS_TTF).is_ok();
-        FONT_REGISTERED.store(ok, Ordering::Release);
-    });
-    if !FONT_REGISTERED.load(Ordering::Acquire) {
-        bail!("bundled DejaVuSans.ttf could not be parsed as a font");
+impl Chart for TimelineSpec<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        draw_timeline(root, self)
     }
-    Ok(())
-}
-
-/// Distinguishes temp files of concurrent writers within one process (the pid separates
-/// processes).
-static TEMP_FILE_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// Renders to a hidden temporary file next to the final name, then renames it into place.
-fn write_chart_file(
-    spec: &TimelineSpec,
-    dir: &Path,
-    file_stem: &str,
-    format: ImageFormat,
-) -> Result<()> {
-    let unique = format!(
-        "{}-{}",
-        std::process::id(),
-        TEMP_FILE_COUNTER.fetch_add(1, Ordering::Relaxed)
-    );
-    match format {
-        ImageFormat::Png => {
-            // BitMapBackend picks the encoder from the extension, so the temp name ends in .png.
-            let temp_path = dir.join(format!(".tmp-{unique}-{file_stem}.png"));
-            let rendered = (|| -> Result<()> {
-                let root = BitMapBackend::new(&temp_path, IMAGE_SIZE_PX).into_drawing_area();
-                draw_timeline(&root, spec)?;
-                root.present()?;
-                Ok(())
-            })();
-            commit_temp_file(rendered, &temp_path, &dir.join(format!("{file_stem}.png")))
-        }
-        ImageFormat::Svg => {
-            let temp_path = dir.join(format!(".{file_stem}.svg.{unique}.tmp"));
-            let rendered = (|| -> Result<()> {
-                let mut svg = String::new();
-                {
-                    let root = SVGBackend::with_string(&mut svg, IMAGE_SIZE_PX).into_drawing_area();
-                    draw_timeline(&root, spec)?;
-                    root.present()?;
-                }
-                let mut file = fs::File::create(&temp_path)?;
-                file.write_all(svg.as_bytes())?;
-                file.sync_all()?;
-                Ok(())
-            })();
-            commit_temp_file(rendered, &temp_path, &dir.join(format!("{file_stem}.svg")))
-        }
-    }
-}
-
-fn commit_temp_file(rendered: Result<()>, temp_path: &Path, final_path: &Path) -> Result<()> {
-    let committed = rendered.and_then(|()| {
-        fs::rename(temp_path, final_path)
-            .with_context(|| format!("renaming into {}", final_path.display()))
-    });
-    if committed.is_err() {
-        // Best effort: a leftover temp file is harmless but untidy.
-        let _ = fs::remove_file(temp_path);
-    }
-    committed
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -290,6 +210,11 @@ const LEGEND_FONT_PX: u32 = 15;
 const AXIS_DESC_FONT_PX: u32 = 17;
 const TICK_LABEL_FONT_PX: u32 = 15;
 const ANNOTATION_FONT_PX: u32 = 15;
+const AXES: AxisLook = AxisLook {
+    desc_font_px: AXIS_DESC_FONT_PX,
+    tick_font_px: TICK_LABEL_FONT_PX,
+    minor_grid: RGBColor(238, 238, 238),
+};
 
 /// Title and subtitle.
 const HEADER_HEIGHT_PX: i32 = 80;
@@ -338,10 +263,7 @@ const EVENT_PALETTE: [RGBColor; 5] = [
 ];
 const EVENT_BAND_OPACITY: f64 = 0.13;
 const EVENT_LANE_OPACITY: f64 = 0.65;
-const GRID_COLOUR: RGBColor = RGBColor(215, 215, 215);
-const MINOR_GRID_COLOUR: RGBColor = RGBColor(238, 238, 238);
 const FRAME_COLOUR: RGBColor = RGBColor(170, 170, 170);
-const SUBTITLE_COLOUR: RGBColor = RGBColor(80, 80, 80);
 
 // ---------------------------------------------------------------------------------------------
 // Time axis
@@ -495,172 +417,20 @@ fn time_extent(spec: &TimelineSpec) -> (f64, f64) {
 // Value axes
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Clone, Copy, PartialEq, Debug)]
-enum YScale {
-    Linear,
-    Log10,
-}
-
-impl YScale {
-    fn value_to_plot(self, value: f64) -> f64 {
-        match self {
-            YScale::Linear => value,
-            YScale::Log10 => value.log10(),
-        }
-    }
-
-    fn plot_to_value(self, value: f64) -> f64 {
-        match self {
-            YScale::Linear => value,
-            YScale::Log10 => 10f64.powf(value),
-        }
-    }
-
-    fn is_plottable(self, value: f64) -> bool {
-        value.is_finite() && (self == YScale::Linear || value > 0.0)
-    }
-}
-
-#[derive(Debug)]
-struct Axis {
-    min: f64,
-    max: f64,
-    ticks: Vec<f64>,
-    minor_ticks: Vec<f64>,
-}
-
-/// Zero is common (no errors, no waiters); starting the axis a little below zero keeps such
-/// lines visible instead of hidden under the x axis.
-const ZERO_LINE_HEADROOM: f64 = 0.02;
-
-/// A linear axis from zero to a round value above `max_value` (which already includes any
-/// headroom the caller wants).
-fn linear_axis(max_value: f64, target_ticks: u32) -> Axis {
-    let top = if max_value.is_finite() && max_value > 0.0 {
-        max_value
-    } else {
-        1.0
-    };
-    let ticks = nice_ticks(0.0, top, target_ticks);
-    let axis_max = ticks.last().copied().unwrap_or(top).max(top);
-    Axis {
-        min: -axis_max * ZERO_LINE_HEADROOM,
-        max: axis_max,
-        ticks,
-        minor_ticks: Vec::new(),
-    }
-}
-
 /// Latency spans orders of magnitude during an incident (100 ms healthy, 30 s at the
-/// timeout), where a linear axis would flatten the healthy part into the floor, so the axis
-/// switches to log above a 30x spread.
+/// timeout), so its axis may go log (see [`value_axis`]); a log axis thinned to decades keeps
+/// its bounds labelled so the reader sees where it ends.
 fn latency_axis(observed_ms: &[f64], target_ticks: u32) -> (YScale, Axis) {
-    let max = observed_ms
-        .iter()
-        .copied()
-        .filter(|v| v.is_finite())
-        .fold(f64::NEG_INFINITY, f64::max);
-    let min_positive = observed_ms
-        .iter()
-        .copied()
-        .filter(|v| v.is_finite() && *v > 0.0)
-        .fold(f64::INFINITY, f64::min);
-    const LOG_SCALE_SPREAD: f64 = 30.0;
-    if min_positive.is_finite() && max / min_positive > LOG_SCALE_SPREAD {
-        return (YScale::Log10, log_axis(min_positive, max, target_ticks));
-    }
-    (YScale::Linear, linear_axis(max * 1.08, target_ticks))
-}
-
-/// Log axis bounded by 1-2-5 values; major ticks on 1-2-5 (decades only when that would
-/// crowd the axis), light grid lines on every integer multiple of each decade.
-fn log_axis(min_positive: f64, max: f64, max_ticks: u32) -> Axis {
-    let lo_exp = min_positive.log10().floor() as i32 - 1;
-    let hi_exp = max.log10().ceil() as i32 + 1;
-    let steps: Vec<f64> = (lo_exp..=hi_exp)
-        .flat_map(|exp| [1.0, 2.0, 5.0].map(|m| m * 10f64.powi(exp)))
-        .collect();
-    let axis_min = steps
-        .iter()
-        .copied()
-        .filter(|v| *v <= min_positive * 1.000_001)
-        .fold(min_positive, |_, v| v);
-    let axis_max = steps
-        .iter()
-        .copied()
-        .find(|v| *v >= max * 0.999_999)
-        .unwrap_or(max);
-    let within = |v: &f64| *v >= axis_min * 0.999_999 && *v <= axis_max * 1.000_001;
-    let mut ticks: Vec<f64> = steps.iter().copied().filter(within).collect();
-    if ticks.len() > max_ticks.max(2) as usize {
-        ticks.retain(|v| (v.log10().round() - v.log10()).abs() < 1e-9);
-        // Keep the bounds labelled so the reader sees where the axis ends.
-        for bound in [axis_min, axis_max] {
-            if !ticks.iter().any(|t| (t / bound - 1.0).abs() < 1e-9) {
-                ticks.push(bound);
+    let (scale, mut axis) = value_axis(observed_ms, true, target_ticks, target_ticks.max(2));
+    if scale == YScale::Log10 {
+        for bound in [axis.min, axis.max] {
+            if !axis.ticks.iter().any(|t| (t / bound - 1.0).abs() < 1e-9) {
+                axis.ticks.push(bound);
             }
         }
-        ticks.sort_by(f64::total_cmp);
+        axis.ticks.sort_by(f64::total_cmp);
     }
-    let minor_ticks = (lo_exp..=hi_exp)
-        .flat_map(|exp| (1..=9).map(move |m| f64::from(m) * 10f64.powi(exp)))
-        .filter(within)
-        .collect();
-    Axis {
-        min: axis_min,
-        max: axis_max,
-        ticks,
-        minor_ticks,
-    }
-}
-
-/// Ticks at 1, 2, 2.5 or 5 times a power of ten, from `min` up to the first tick >= `max`.
-fn nice_ticks(min: f64, max: f64, target_count: u32) -> Vec<f64> {
-    let span = max - min;
-    if !(span.is_finite() && span > 0.0) {
-        return vec![min];
-    }
-    let raw_step = span / f64::from(target_count.max(1));
-    let magnitude = 10f64.powf(raw_step.log10().floor());
-    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
-        .iter()
-        .map(|m| m * magnitude)
-        .find(|s| *s >= raw_step)
-        .unwrap_or(10.0 * magnitude);
-    let first = (min / step).ceil() as i64;
-    let last = (max / step).ceil() as i64;
-    (first..=last).map(|i| i as f64 * step).collect()
-}
-
-/// A linear f64 axis whose tick positions we choose ourselves (plotters cannot put ticks on
-/// round wall-clock minutes or on 1-2-5 steps of a log axis).
-struct TickedRange {
-    min: f64,
-    max: f64,
-    major_ticks: Vec<f64>,
-    minor_ticks: Vec<f64>,
-}
-
-impl Ranged for TickedRange {
-    // Labels always come from our own formatter; this only satisfies the mesh's bound.
-    type FormatOption = DefaultFormatting;
-    type ValueType = f64;
-
-    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
-        RangedCoordf64::from(self.min..self.max).map(value, limit)
-    }
-
-    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
-        if hint.weight().allow_light_points() {
-            self.minor_ticks.clone()
-        } else {
-            self.major_ticks.clone()
-        }
-    }
-
-    fn range(&self) -> std::ops::Range<f64> {
-        self.min..self.max
-    }
+    (scale, axis)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -913,24 +683,6 @@ fn latency_panel(spec: &TimelineSpec, plot_height_px: i32) -> Panel {
             .into_iter()
             .collect(),
     }
-}
-
-/// Splits points into maximal runs of plottable values, so a missing value leaves a gap
-/// instead of a line drawn across it.
-fn plottable_runs(points: &[(f64, f64)], scale: YScale) -> Vec<Vec<(f64, f64)>> {
-    let mut runs: Vec<Vec<(f64, f64)>> = Vec::new();
-    let mut current: Vec<(f64, f64)> = Vec::new();
-    for &(t, v) in points {
-        if scale.is_plottable(v) && t.is_finite() {
-            current.push((t, scale.value_to_plot(v)));
-        } else if !current.is_empty() {
-            runs.push(std::mem::take(&mut current));
-        }
-    }
-    if !current.is_empty() {
-        runs.push(current);
-    }
-    runs
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1229,22 +981,7 @@ where
                     major_ticks: time.major_s.clone(),
                     minor_ticks: time.minor_s.clone(),
                 },
-                TickedRange {
-                    min: panel.scale.value_to_plot(panel.axis.min),
-                    max: panel.scale.value_to_plot(panel.axis.max),
-                    major_ticks: panel
-                        .axis
-                        .ticks
-                        .iter()
-                        .map(|v| panel.scale.value_to_plot(*v))
-                        .collect(),
-                    minor_ticks: panel
-                        .axis
-                        .minor_ticks
-                        .iter()
-                        .map(|v| panel.scale.value_to_plot(*v))
-                        .collect(),
-                },
+                TickedRange::for_axis(&panel.axis, panel.scale),
             )?;
         charts.push(chart);
     }
@@ -1291,20 +1028,14 @@ where
         let format_y = |v: &f64| format_number(scale.plot_to_value(*v));
         let format_x = |v: &f64| time.format(*v, time.tick_labels_with_seconds);
         let mut mesh = chart.configure_mesh();
-        mesh.y_desc(panel.y_desc)
-            .axis_desc_style(text_style(AXIS_DESC_FONT_PX, &BLACK))
-            .label_style(text_style(TICK_LABEL_FONT_PX, &BLACK))
-            .x_label_formatter(&format_x)
-            .y_label_formatter(&format_y)
-            .bold_line_style(GRID_COLOUR.stroke_width(1))
-            .light_line_style(MINOR_GRID_COLOUR.stroke_width(1))
-            .axis_style(BLACK.stroke_width(1));
+        AXES.apply(&mut mesh, &format_x, &format_y)
+            .y_desc(panel.y_desc);
         if last {
             mesh.x_desc(time.title());
         }
         mesh.draw()?;
         root.draw(&PathElement::new(
-            frame(
+            rectangle_outline(
                 (plot_left, row.plot_top),
                 (plot_right - 1, row.plot_bottom - 1),
             ),
@@ -1332,7 +1063,8 @@ where
 
         let mut obstacles_px: Vec<Vec<(i32, i32)>> = Vec::new();
         for line in &panel.lines {
-            for run in plottable_runs(&line.points, scale) {
+            let plotted = |v: f64| scale.is_plottable(v).then(|| scale.value_to_plot(v));
+            for run in plottable_runs(&line.points, plotted) {
                 let run: Vec<(f64, f64)> = run
                     .into_iter()
                     .map(|(t, v)| (t, v.clamp(y_range.0, y_range.1)))
@@ -1358,15 +1090,11 @@ where
             draw_boxed_label(root, anchor, &rule.label, &style, pos)?;
         }
         if obstacles_px.is_empty() {
-            root.draw(&Text::new(
-                "no data in this period",
-                (
-                    (plot_left + plot_right) / 2,
-                    (row.plot_top + row.plot_bottom) / 2,
-                ),
-                text_style(AXIS_DESC_FONT_PX, &SUBTITLE_COLOUR)
-                    .pos(Pos::new(HPos::Center, VPos::Center)),
-            ))?;
+            let centre_px = (
+                (plot_left + plot_right) / 2,
+                (row.plot_top + row.plot_bottom) / 2,
+            );
+            draw_notice(root, "no data in this period", centre_px, AXIS_DESC_FONT_PX)?;
         }
         draw_panel_header(root, panel, row, &legend_layouts[index])?;
     }
@@ -1450,17 +1178,6 @@ fn draw_header<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    let (width_px, _) = root.dim_in_pixel();
-    let max_text_width_px = width_px.saturating_sub(40);
-    let centre_x = (width_px / 2) as i32;
-    let title_style =
-        fitted_text_style(root, spec.title, TITLE_FONT_PX, max_text_width_px, &BLACK)?;
-    root.draw(&Text::new(
-        spec.title.to_string(),
-        (centre_x, 12),
-        title_style.pos(Pos::new(HPos::Center, VPos::Top)),
-    ))?;
-
     let series = spec.series;
     let mut parts: Vec<String> = Vec::new();
     if !series.interval_start_s.is_empty() {
@@ -1497,19 +1214,12 @@ where
         parts.push(format!("{omitted_labels} more events/alerts not labelled"));
     }
     let subtitle = parts.join("  \u{b7}  ");
-    let subtitle_style = fitted_text_style(
+    draw_title(
         root,
-        &subtitle,
-        SUBTITLE_FONT_PX,
-        max_text_width_px,
-        &SUBTITLE_COLOUR,
-    )?;
-    root.draw(&Text::new(
-        subtitle,
-        (centre_x, 50),
-        subtitle_style.pos(Pos::new(HPos::Center, VPos::Top)),
-    ))?;
-    Ok(())
+        (spec.title, TITLE_FONT_PX),
+        (&subtitle, SUBTITLE_FONT_PX),
+        50,
+    )
 }
 
 /// Positions (row, x) of each legend entry in the panel header, flowing right of the panel
@@ -1830,85 +1540,6 @@ fn segment_hits_rect(a: (i32, i32), b: (i32, i32), rect: (i32, i32, i32, i32)) -
     y1 >= top && y0 <= bottom
 }
 
-/// A text label with a white box behind it, so it stays legible where it crosses lines.
-fn draw_boxed_label<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    anchor_px: (i32, i32),
-    label: &str,
-    style: &TextStyle,
-    pos: Pos,
-) -> Result<()>
-where
-    DB::ErrorType: 'static,
-{
-    let (width_px, height_px) = root.estimate_text_size(label, style)?;
-    let (width_px, height_px) = (width_px as i32, height_px as i32);
-    let (x, y) = anchor_px;
-    let left = match pos.h_pos {
-        HPos::Left => x,
-        HPos::Center => x - width_px / 2,
-        HPos::Right => x - width_px,
-    };
-    let top = match pos.v_pos {
-        VPos::Top => y,
-        VPos::Center => y - height_px / 2,
-        VPos::Bottom => y - height_px,
-    };
-    const PADDING_PX: i32 = 3;
-    root.draw(&Rectangle::new(
-        [
-            (left - PADDING_PX, top - PADDING_PX),
-            (left + width_px + PADDING_PX, top + height_px + PADDING_PX),
-        ],
-        WHITE.mix(0.85).filled(),
-    ))?;
-    root.draw(&Text::new(label.to_string(), (x, y), style.pos(pos)))?;
-    Ok(())
-}
-
-/// A closed path around a rectangle (the SVG backend ignores the stroke width of unfilled
-/// rectangles).
-fn frame(corner: (i32, i32), opposite: (i32, i32)) -> Vec<(i32, i32)> {
-    vec![
-        corner,
-        (opposite.0, corner.1),
-        opposite,
-        (corner.0, opposite.1),
-        corner,
-    ]
-}
-
-fn text_style(size_px: u32, colour: &RGBColor) -> TextStyle<'static> {
-    TextStyle {
-        font: (FONT_FAMILY, f64::from(size_px)).into_font(),
-        color: colour.to_backend_color(),
-        pos: Pos::default(),
-    }
-}
-
-/// Long titles must not run off the canvas: shrink the font until the text fits.
-fn fitted_text_style<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    text: &str,
-    preferred_px: u32,
-    max_width_px: u32,
-    colour: &RGBColor,
-) -> Result<TextStyle<'static>>
-where
-    DB::ErrorType: 'static,
-{
-    const SMALLEST_FONT_PX: u32 = 11;
-    let mut size_px = preferred_px;
-    loop {
-        let style = text_style(size_px, colour);
-        let (width_px, _) = area.estimate_text_size(text, &style)?;
-        if width_px <= max_width_px || size_px <= SMALLEST_FONT_PX {
-            return Ok(style);
-        }
-        size_px -= 1;
-    }
-}
-
 /// Shortens `text` with an ellipsis until it fits `max_width_px`.
 fn truncate_to_width<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
@@ -1940,40 +1571,6 @@ fn format_duration(seconds: f64) -> String {
         format!("{} min", format_number(seconds / MINUTE_S))
     } else {
         format!("{} s", format_number(seconds))
-    }
-}
-
-/// Plain numbers for tick labels: thousands separators for big values, up to four decimals
-/// (trailing zeros trimmed) for small ones.
-fn format_number(value: f64) -> String {
-    if !value.is_finite() {
-        return "n/a".to_string();
-    }
-    if value.abs() >= 1000.0 {
-        return group_thousands(value.round() as i64);
-    }
-    let text = format!("{value:.4}");
-    let trimmed = text.trim_end_matches('0').trim_end_matches('.');
-    if trimmed == "-0" {
-        "0".to_string()
-    } else {
-        trimmed.to_string()
-    }
-}
-
-fn group_thousands(value: i64) -> String {
-    let digits = value.unsigned_abs().to_string();
-    let mut grouped = String::new();
-    for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(digit);
-    }
-    if value < 0 {
-        format!("-{grouped}")
-    } else {
-        grouped
     }
 }
 
