@@ -18,11 +18,20 @@ fn main() {
 fn auth_service_with(extra: &[(&str, &str)]) -> SystemSpec {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/auth-service.toml");
     let mut overrides = vec![
-        ("simulation.horizon".to_string(), toml::Value::String("10m".into())),
-        ("simulation.warmup".to_string(), toml::Value::String("1m".into())),
+        (
+            "simulation.horizon".to_string(),
+            toml::Value::String("10m".into()),
+        ),
+        (
+            "simulation.warmup".to_string(),
+            toml::Value::String("1m".into()),
+        ),
     ];
     for (path, value) in extra {
-        overrides.push((path.to_string(), poolsim::config::overrides::parse_override_value(value)));
+        overrides.push((
+            path.to_string(),
+            poolsim::config::overrides::parse_override_value(value),
+        ));
     }
     ModelSource::read(&path)
         .and_then(|s| s.build(&overrides))
@@ -77,7 +86,8 @@ fn auth_service_with_series(bencher: Bencher) {
 fn auth_service_with_events(bencher: Bencher) {
     let spec = auth_service_with(&[("events", EVENTS), ("alerts", ALERTS)]);
     // The surge adds half the rate for 3 of the 10 minutes.
-    let requests = (spec.traffic.rate_per_s * (spec.simulation.horizon.as_secs_f64() + 0.5 * 180.0)) as usize;
+    let requests =
+        (spec.traffic.rate_per_s * (spec.simulation.horizon.as_secs_f64() + 0.5 * 180.0)) as usize;
     bencher
         .counter(ItemsCount::new(requests))
         .bench(|| simulate_detailed(divan::black_box(&spec), RunOptions::default(), true));

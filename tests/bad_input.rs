@@ -337,6 +337,52 @@ const CASES: &[Case] = &[
         &["at least one step"],
     ),
     // TOML syntax
+    // timelines: events, alerts, autoscaling, traces
+    case(
+        "event-kind-unknown",
+        Some("events[0].kind"),
+        Some("kind = \"db_slowdwn\""),
+        &[
+            "\"db_slowdwn\" is not an event kind",
+            "did you mean \"db_slowdown\"?",
+        ],
+    ),
+    case(
+        "event-instance-out-of-range",
+        Some("events[0].instance"),
+        Some("instance = 5"),
+        &["instance 5 does not exist"],
+    ),
+    case(
+        "event-missing-duration",
+        Some("events[0].duration"),
+        None,
+        &["a traffic event needs `duration`"],
+    ),
+    case(
+        "event-set-invalid-value",
+        Some("events[0].set"),
+        Some("set = {"),
+        &["makes the model invalid", "max_size"],
+    ),
+    case(
+        "alert-metric-unknown",
+        Some("alerts[0].metric"),
+        Some("metric = \"pool.pendng\""),
+        &["did you mean \"pool.pending\"?"],
+    ),
+    case(
+        "autoscale-min-above-max",
+        Some("autoscale.min_instances"),
+        Some("min_instances = 8"),
+        &["min_instances (8) <= max_instances (4)"],
+    ),
+    case(
+        "trace-missing-file",
+        Some("traffic.trace"),
+        Some("trace = "),
+        &["cannot read the trace", "nowhere.csv"],
+    ),
     case(
         "toml-unclosed-string",
         None,

@@ -587,14 +587,26 @@ mod tests {
     #[test]
     fn empirical_resamples_the_measured_column() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("times.csv"), "endpoint,latency_ms\nlogin,2\nlogin,4\nlogin,6\n").unwrap();
-        let d = build_time_dist(&spec("dist='empirical'\nfile='times.csv'\ncolumn='latency_ms'"), dir.path()).unwrap();
+        std::fs::write(
+            dir.path().join("times.csv"),
+            "endpoint,latency_ms\nlogin,2\nlogin,4\nlogin,6\n",
+        )
+        .unwrap();
+        let d = build_time_dist(
+            &spec("dist='empirical'\nfile='times.csv'\ncolumn='latency_ms'"),
+            dir.path(),
+        )
+        .unwrap();
         assert!((d.mean_ns - 4e6).abs() < 1.0);
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
         let draws: Vec<f64> = (0..1000).map(|_| d.sample_ns(&mut rng)).collect();
         assert!(draws.iter().all(|x| [2e6, 4e6, 6e6].contains(x)));
         assert!((draws.iter().sum::<f64>() / 1000.0 / 4e6 - 1.0).abs() < 0.05);
-        let missing = build_time_dist(&spec("dist='empirical'\nfile='times.csv'\ncolumn='p50'"), dir.path()).unwrap_err();
+        let missing = build_time_dist(
+            &spec("dist='empirical'\nfile='times.csv'\ncolumn='p50'"),
+            dir.path(),
+        )
+        .unwrap_err();
         assert_eq!(missing.subfield, "column");
     }
 
