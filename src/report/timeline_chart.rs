@@ -531,13 +531,8 @@ fn target_ticks(plot_height_px: i32) -> u32 {
 fn connections_panel(spec: &TimelineSpec, plot_height_px: i32) -> Panel {
     let series = spec.series;
     let db_max = positive_finite(Some(spec.db_max_connections));
+    // Drawn in order: "in use" last, so a saturated pool shows in use on top of its capacity.
     let lines = vec![
-        SeriesLine {
-            label: "in use",
-            colour: IN_USE_COLOUR,
-            stroke: Stroke::Solid,
-            points: gauge_points(series, &series.connections_in_use),
-        },
         SeriesLine {
             label: "pool capacity",
             colour: CAPACITY_COLOUR,
@@ -549,6 +544,12 @@ fn connections_panel(spec: &TimelineSpec, plot_height_px: i32) -> Panel {
             colour: DB_CONNECTIONS_COLOUR,
             stroke: Stroke::Dashed,
             points: gauge_points(series, &series.db_connections),
+        },
+        SeriesLine {
+            label: "in use",
+            colour: IN_USE_COLOUR,
+            stroke: Stroke::Solid,
+            points: gauge_points(series, &series.connections_in_use),
         },
     ];
     // Pending waiters have their own panel, so this range fits connections only.
