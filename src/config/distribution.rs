@@ -84,14 +84,6 @@ pub struct TimeDist {
 }
 
 impl TimeDist {
-    pub fn constant_ns(value_ns: f64) -> TimeDist {
-        TimeDist {
-            sampler: Sampler::Constant(value_ns),
-            max_ns: None,
-            mean_ns: value_ns,
-        }
-    }
-
     /// Draws one duration in nanoseconds (never negative).
     #[inline]
     pub fn sample_ns<R: Rng + ?Sized>(&self, rng: &mut R) -> f64 {
@@ -129,10 +121,6 @@ impl TimeDist {
                 parts[index].sample_ns(rng)
             }
         }
-    }
-
-    pub fn is_constant(&self) -> bool {
-        matches!(self.sampler, Sampler::Constant(_))
     }
 }
 

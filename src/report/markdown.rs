@@ -123,6 +123,17 @@ fn summary(out: &mut String, experiment: &Experiment, rec: &Recommendations, s: 
         if rec.surge_instances > 0 { format!(" (including {} surge)", rec.surge_instances) } else { String::new() },
         slots / fleet.max(1)
     );
+    if db.serial > 0.0 || db.crosstalk > 0.0 {
+        // Throughput min(n, cores) / (1 + serial (n-1) + crosstalk n (n-1)) rises until n reaches
+        // the cores or the USL peak sqrt((1 - serial) / crosstalk), whichever comes first.
+        let usl_peak = crate::analytic::usl_peak_concurrency(db.serial, db.crosstalk);
+        let peak = usl_peak.min(db.cores as f64);
+        let _ = writeln!(
+            out,
+            "- **Contention:** with {} cores and USL coefficients serial {} and crosstalk {}, database throughput is highest at about {:.0} concurrent statements and falls beyond; more connections than keep that many statements running add waiting inside PostgreSQL, not throughput.",
+            db.cores, db.serial, db.crosstalk, peak
+        );
+    }
     for (label, alerts) in [
         ("current", &s.alerts_current),
         ("recommended", &s.alerts_recommended),

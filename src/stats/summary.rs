@@ -138,9 +138,6 @@ impl TimeAverage {
         self.value = value;
         self.since = now;
     }
-    pub fn value(&self) -> f64 {
-        self.value
-    }
     /// The average over the window; call after the window has closed.
     pub fn mean(&self, window: (SimTime, SimTime)) -> f64 {
         let mut copy = *self;
