@@ -411,6 +411,17 @@ impl World {
             self.events_processed += 1;
             self.dispatch(event);
         }
+        // The sample that closes the last interval is due exactly at the horizon; the loop
+        // may stop before reaching it when nothing is left in flight.
+        if let Some(series) = &self.series {
+            let interval = self.spec.simulation.sample_interval;
+            let taken = series.len() as u64;
+            let due = SimTime(interval.0 * (taken + 1));
+            if due <= horizon && self.now <= due {
+                self.now = due;
+                self.on_sample();
+            }
+        }
         self.stats
             .in_system
             .set(self.now, self.live_requests as f64, self.stats.window);
