@@ -183,6 +183,26 @@ struct GrowthGroup<'a> {
     points: Vec<&'a CapacityPoint>,
 }
 
+/// One line per growth level, with its confidence band, of `value` against pool size.
+fn growth_lines(
+    groups: &[GrowthGroup],
+    value: impl Fn(&CapacityPoint) -> Interval,
+) -> Vec<PlotLine> {
+    groups
+        .iter()
+        .map(|group| PlotLine {
+            colour: group.colour,
+            dashed: group.dashed,
+            draw_ci_band: true,
+            points: group
+                .points
+                .iter()
+                .map(|p| (f64::from(p.pool_size), value(p)))
+                .collect(),
+        })
+        .collect()
+}
+
 impl GrowthGroup<'_> {
     fn label(&self) -> String {
         format!("growth {:.2}x", self.growth)
@@ -303,19 +323,7 @@ fn latency_p99_chart(spec: &CapacityChartSpec) -> LineChart {
     observed.extend(slo_ms);
     let (y_scale, y_axis) = value_axis(&observed, true);
 
-    let lines = groups
-        .iter()
-        .map(|group| PlotLine {
-            colour: group.colour,
-            dashed: group.dashed,
-            draw_ci_band: true,
-            points: group
-                .points
-                .iter()
-                .map(|p| (f64::from(p.pool_size), p99_of(p)))
-                .collect(),
-        })
-        .collect();
+    let lines = growth_lines(&groups, p99_of);
 
     let scale_note = if y_scale == YScale::Log10 {
         "log scale; "
@@ -374,19 +382,7 @@ fn error_rate_chart(spec: &CapacityChartSpec) -> LineChart {
     // Error rates are often exactly 0, which a log axis cannot show.
     let (y_scale, y_axis) = value_axis(&observed, false);
 
-    let lines = groups
-        .iter()
-        .map(|group| PlotLine {
-            colour: group.colour,
-            dashed: group.dashed,
-            draw_ci_band: true,
-            points: group
-                .points
-                .iter()
-                .map(|p| (f64::from(p.pool_size), scale_interval(p.error_rate, 100.0)))
-                .collect(),
-        })
-        .collect();
+    let lines = growth_lines(&groups, |p| scale_interval(p.error_rate, 100.0));
 
     let slo_label = slo_percent.map(|slo| format!("SLO error rate {}%", format_number(slo)));
     let mut legend = growth_legend(&groups, true);
