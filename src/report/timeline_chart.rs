@@ -633,16 +633,20 @@ fn error_rate_panel(spec: &TimelineSpec, plot_height_px: i32) -> Panel {
             stroke: Stroke::Solid,
             points,
         }],
-        rules: slo_percent
-            .map(|slo| Rule {
-                value: slo,
-                label: format!("SLO {}%", format_number(slo)),
-                colour: LIMIT_COLOUR,
-                stroke: Stroke::Dashed,
-            })
-            .into_iter()
-            .collect(),
+        rules: slo_rule(slo_percent, |slo| format!("SLO {}%", format_number(slo))),
     }
+}
+
+/// The dashed SLO line of a panel, when there is an SLO.
+fn slo_rule(slo: Option<f64>, label: impl Fn(f64) -> String) -> Vec<Rule> {
+    slo.map(|value| Rule {
+        value,
+        label: label(value),
+        colour: LIMIT_COLOUR,
+        stroke: Stroke::Dashed,
+    })
+    .into_iter()
+    .collect()
 }
 
 fn latency_panel(spec: &TimelineSpec, plot_height_px: i32) -> Panel {
@@ -674,15 +678,7 @@ fn latency_panel(spec: &TimelineSpec, plot_height_px: i32) -> Panel {
             stroke: Stroke::Solid,
             points,
         }],
-        rules: slo_ms
-            .map(|slo| Rule {
-                value: slo,
-                label: format!("SLO p99 {} ms", format_number(slo)),
-                colour: LIMIT_COLOUR,
-                stroke: Stroke::Dashed,
-            })
-            .into_iter()
-            .collect(),
+        rules: slo_rule(slo_ms, |slo| format!("SLO p99 {} ms", format_number(slo))),
     }
 }
 
