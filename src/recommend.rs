@@ -98,14 +98,6 @@ impl Recommendations {
         &self.scenarios[0]
     }
 
-    /// The level whose growth is the smallest swept one at or above `growth`.
-    pub fn level_at_or_above(scenario: &Scenario, growth: f64) -> Option<&GrowthLevel> {
-        scenario
-            .levels
-            .iter()
-            .find(|l| l.growth >= growth - GROWTH_EPSILON)
-    }
-
     /// One line for the terminal.
     pub fn headline(&self) -> String {
         let s = self.main();
@@ -113,7 +105,7 @@ impl Recommendations {
             Some(g) => format!("carries growth up to {g:.2}x"),
             None => "fails the SLO at every swept growth".into(),
         };
-        let planned = Self::level_at_or_above(s, self.planned_growth);
+        let planned = level_at_or_above(&s.levels, self.planned_growth);
         let recommended = match planned.and_then(|l| l.min_pool_size_meeting_slo.map(|m| (m, l))) {
             Some((m, l)) if l.safe_range.is_some() => format!(
                 "smallest safe pool.max_size at {:.2}x: {m} (safe up to {})",
@@ -285,12 +277,8 @@ fn smallest_passing_size(level: &[&PointResult], upper: u32) -> Option<u32> {
     smallest
 }
 
-fn growth_level(
-    experiment: &Experiment,
-    points: &[&PointResult],
-    growth: f64,
-    growths: &[f64],
-) -> GrowthLevel {
+/// A growth level's own limits and safe range; the recommendation is filled in by `plan`.
+fn growth_level(experiment: &Experiment, points: &[&PointResult], growth: f64) -> GrowthLevel {
     let level = at_growth(points, growth);
     let db_limit = level
         .first()
@@ -300,40 +288,45 @@ fn growth_level(
     let upper = contention.map_or(db_limit, |c| c.min(db_limit));
     let min_meeting = smallest_passing_size(&level, upper);
     let safe_range = min_meeting.filter(|m| *m <= upper).map(|m| [m, upper]);
-    let planned = growth * (1.0 + experiment.headroom);
     let reason = safe_range
         .is_none()
         .then(|| explain_no_safe_value(experiment, &level, min_meeting, db_limit, contention));
-
-    let planned_level = growths.iter().find(|g| **g >= planned - GROWTH_EPSILON);
-    let (recommended, recommend_reason) = match planned_level {
-        None => (
-            None,
-            Some(format!(
-                "growth {planned:.2}x (this level plus {:.0}% headroom) is beyond the swept range; extend traffic.growth to at least {planned:.2}",
-                experiment.headroom * 100.0
-            )),
-        ),
-        Some(&g) => {
-            let target = at_growth(points, g);
-            let limit = target.first().map(|p| database_limit(experiment, p)).unwrap_or(0);
-            let cont = contention_limit(&target);
-            let m = smallest_passing_size(&target, cont.map_or(limit, |c| c.min(limit)));
-            match m {
-                Some(m) if m <= cont.map_or(limit, |c| c.min(limit)) => (Some(m), None),
-                _ => (None, Some(format!("at the planned growth {g:.2}x: {}", explain_no_safe_value(experiment, &target, m, limit, cont)))),
-            }
-        }
-    };
     GrowthLevel {
         growth,
         min_pool_size_meeting_slo: min_meeting,
         max_pool_size_database_holds: db_limit,
         contention_limit: contention,
         safe_range,
-        planned_for_growth: planned,
-        recommended_pool_size: recommended,
-        reason: reason.or(recommend_reason),
+        planned_for_growth: growth * (1.0 + experiment.headroom),
+        recommended_pool_size: None,
+        reason,
+    }
+}
+
+/// Recommends for each level the smallest safe size of the swept level that covers
+/// its growth plus headroom, or says why there is none.
+fn plan(experiment: &Experiment, levels: &mut [GrowthLevel]) {
+    let own: Vec<(f64, Option<[u32; 2]>, Option<String>)> = levels
+        .iter()
+        .map(|l| (l.growth, l.safe_range, l.reason.clone()))
+        .collect();
+    for level in levels.iter_mut() {
+        let planned = level.planned_for_growth;
+        let target = own.iter().find(|(g, _, _)| *g >= planned - GROWTH_EPSILON);
+        let why_not = match target {
+            None => Some(format!(
+                "growth {planned:.2}x (this level plus {:.0}% headroom) is beyond the swept range; extend traffic.growth to at least {planned:.2}",
+                experiment.headroom * 100.0
+            )),
+            Some((_, Some([smallest, _]), _)) => {
+                level.recommended_pool_size = Some(*smallest);
+                None
+            }
+            Some((g, None, reason)) => Some(format!("at the planned growth {g:.2}x: {}", reason.clone().unwrap_or_default())),
+        };
+        if level.reason.is_none() {
+            level.reason = why_not;
+        }
     }
 }
 
@@ -445,10 +438,11 @@ fn alert_thresholds(
 
 fn scenario(experiment: &Experiment, fixed: Vec<AxisValue>, points: &[&PointResult]) -> Scenario {
     let growths = growths_of(points);
-    let levels: Vec<GrowthLevel> = growths
+    let mut levels: Vec<GrowthLevel> = growths
         .iter()
-        .map(|g| growth_level(experiment, points, *g, &growths))
+        .map(|g| growth_level(experiment, points, *g))
         .collect();
+    plan(experiment, &mut levels);
     let current = experiment.baseline.pool.max_size;
     let current_series: Vec<&PointResult> = growths
         .iter()
@@ -484,9 +478,8 @@ fn scenario(experiment: &Experiment, fixed: Vec<AxisValue>, points: &[&PointResu
             }
         }
     };
-    let recommended =
-        Recommendations::level_at_or_above_levels(&levels, experiment.baseline.traffic.growth)
-            .and_then(|l| l.recommended_pool_size);
+    let recommended = level_at_or_above(&levels, experiment.baseline.traffic.growth)
+        .and_then(|l| l.recommended_pool_size);
     Scenario {
         variant: String::new(),
         fixed,
@@ -499,8 +492,7 @@ fn scenario(experiment: &Experiment, fixed: Vec<AxisValue>, points: &[&PointResu
     }
 }
 
-impl Recommendations {
-    fn level_at_or_above_levels(levels: &[GrowthLevel], growth: f64) -> Option<&GrowthLevel> {
-        levels.iter().find(|l| l.growth >= growth - GROWTH_EPSILON)
-    }
+/// The level whose growth is the smallest swept one at or above `growth`.
+pub fn level_at_or_above(levels: &[GrowthLevel], growth: f64) -> Option<&GrowthLevel> {
+    levels.iter().find(|l| l.growth >= growth - GROWTH_EPSILON)
 }

@@ -58,7 +58,7 @@ fn summary(out: &mut String, experiment: &Experiment, rec: &Recommendations, s: 
         ms(rec.slo_latency_p99_ms),
         percent(rec.slo_error_rate)
     );
-    if let Some(level) = Recommendations::level_at_or_above(s, today) {
+    if let Some(level) = crate::recommend::level_at_or_above(&s.levels, today) {
         match level.safe_range {
             Some([lo, hi]) => {
                 let _ = writeln!(
