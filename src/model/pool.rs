@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 
-use crate::config::model::PoolSpec;
+use crate::config::model::{FailureKind, PoolSpec};
 use crate::sim::time::SimTime;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,6 +167,16 @@ impl Pool {
         connection.retire_on_return = false;
         self.open -= 1;
         self.closed_slots.push(index);
+    }
+
+    /// How a borrower fails when no connection comes in time. HikariCP reports the last
+    /// connect failure as the cause when the pool could not grow.
+    pub fn acquire_failure(&self) -> FailureKind {
+        if self.last_connect_refused {
+            FailureKind::DbRefused
+        } else {
+            FailureKind::AcquireTimeout
+        }
     }
 
     /// The database refused a connect: the adder backs off (10 ms doubling to 5 s).

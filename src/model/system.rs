@@ -929,13 +929,9 @@ impl World {
             return true;
         }
         if pool.spec.acquire_timeout.is_zero() {
-            let kind = if pool.last_connect_refused {
-                FailureKind::DbRefused
-            } else {
-                FailureKind::AcquireTimeout
-            };
+            let kind = pool.acquire_failure();
             if j.measured {
-                self.stats.record_acquisition_refused();
+                self.stats.record_acquisition(SimTime::ZERO);
             }
             self.fail_job(job, kind);
             return false;
@@ -1067,12 +1063,7 @@ impl World {
                 break;
             }
             pool.waiters.pop_front();
-            // HikariCP reports the last connect failure as the cause when the pool could not grow.
-            let kind = if pool.last_connect_refused {
-                FailureKind::DbRefused
-            } else {
-                FailureKind::AcquireTimeout
-            };
+            let kind = pool.acquire_failure();
             if j.measured {
                 self.stats.record_acquisition(self.now - j.wait_started);
             }

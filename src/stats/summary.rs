@@ -229,12 +229,6 @@ impl Collector {
         }
     }
 
-    /// An acquisition that never queued because the pool fails at once (`acquire_timeout = 0s`).
-    pub fn record_acquisition_refused(&mut self) {
-        self.acquisitions += 1;
-        self.pool_wait_us.saturating_record(0);
-    }
-
     pub fn finish(
         mut self,
         db_cores: u32,
