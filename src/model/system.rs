@@ -154,6 +154,13 @@ struct Job {
     measured: bool,
 }
 
+/// Whether `job` is still the same attempt (same generation) and in `state`: queues
+/// and the database keep entries of jobs that have since moved on, and skip them.
+fn still_in(jobs: &[Job], job: u32, generation: u32, state: JobState) -> bool {
+    let j = &jobs[job as usize];
+    j.generation == generation && j.state == state
+}
+
 /// The client side of one request, across its attempts.
 #[derive(Clone, Copy, Debug)]
 struct Request {
@@ -965,8 +972,12 @@ impl World {
     fn pop_live_waiter(&mut self, instance: u32) -> Option<u32> {
         let pool = &mut self.instances[instance as usize].pool;
         while let Some(waiter) = pool.waiters.pop_front() {
-            let j = &self.jobs[waiter.job as usize];
-            if j.generation == waiter.job_generation && j.state == JobState::Waiting {
+            if still_in(
+                &self.jobs,
+                waiter.job,
+                waiter.job_generation,
+                JobState::Waiting,
+            ) {
                 return Some(waiter.job);
             }
         }
@@ -1036,8 +1047,12 @@ impl World {
             return;
         }
         while let Some(waiter) = pool.waiters.front() {
-            let j = &self.jobs[waiter.job as usize];
-            if j.generation == waiter.job_generation && j.state == JobState::Waiting {
+            if still_in(
+                &self.jobs,
+                waiter.job,
+                waiter.job_generation,
+                JobState::Waiting,
+            ) {
                 pool.acquire_timer = Some(waiter.deadline);
                 self.queue
                     .schedule(waiter.deadline, Event::AcquireDeadline { instance, epoch });
@@ -1054,8 +1069,12 @@ impl World {
             let Some(&waiter) = pool.waiters.front() else {
                 break;
             };
-            let j = self.jobs[waiter.job as usize];
-            if j.generation != waiter.job_generation || j.state != JobState::Waiting {
+            if !still_in(
+                &self.jobs,
+                waiter.job,
+                waiter.job_generation,
+                JobState::Waiting,
+            ) {
                 pool.waiters.pop_front();
                 continue;
             }
@@ -1064,6 +1083,7 @@ impl World {
             }
             pool.waiters.pop_front();
             let kind = pool.acquire_failure();
+            let j = self.jobs[waiter.job as usize];
             if j.measured {
                 self.stats.record_acquisition(self.now - j.wait_started);
             }
@@ -1199,8 +1219,7 @@ impl World {
     fn reschedule_db(&mut self) {
         let jobs = &self.jobs;
         let next = self.db.next_completion(self.now, |job, generation| {
-            let j = &jobs[job as usize];
-            j.generation == generation && j.state == JobState::InDb
+            still_in(jobs, job, generation, JobState::InDb)
         });
         if next != self.db.scheduled_completion {
             self.db.epoch = self.db.epoch.wrapping_add(1);
@@ -1221,8 +1240,7 @@ impl World {
         loop {
             let jobs = &self.jobs;
             let finished = self.db.pop_finished(self.now, |job, generation| {
-                let j = &jobs[job as usize];
-                j.generation == generation && j.state == JobState::InDb
+                still_in(jobs, job, generation, JobState::InDb)
             });
             let Some((job, _)) = finished else { break };
             self.stats
