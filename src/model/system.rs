@@ -18,7 +18,7 @@ use crate::config::model::PoolSpec;
 use crate::config::model::{
     Balancer, ConnectionScope, FailureKind, Fairness, StepKind, SystemSpec,
 };
-use crate::config::timeline::{EventAction, Timeline};
+use crate::config::timeline::EventAction;
 use crate::model::client::backoff;
 use crate::model::database::Database;
 use crate::model::pool::{ConnState, Pool, Waiter};
@@ -256,7 +256,6 @@ struct World {
     fleet_in_use: u32,
     stats: Collector,
     events_processed: u64,
-    timeline: Timeline,
     rollouts: Vec<Option<Rollout>>,
     /// Sampled series, when recorded (for --timeseries, alerts or autoscaling).
     series: Option<Vec<IntervalSample>>,
@@ -331,7 +330,6 @@ impl World {
             record_series || !spec.timeline.alerts.is_empty() || spec.timeline.autoscale.is_some();
         World {
             spec: spec.clone(),
-            timeline: spec.timeline.clone(),
             rollouts: vec![None; spec.timeline.events.len()],
             series: sampling.then(Vec::new),
             interval: IntervalCounters::new(),
@@ -396,7 +394,7 @@ impl World {
             self.queue.schedule(first, Event::Arrival);
         }
         self.capacity_changed();
-        for (index, event) in self.timeline.events.iter().enumerate() {
+        for (index, event) in self.spec.timeline.events.iter().enumerate() {
             if event.at < horizon {
                 self.queue.schedule(
                     event.at,
@@ -503,7 +501,7 @@ impl World {
             Event::Timeline { index } => self.on_timeline_event(index as usize),
             Event::SlowdownEnd { index } => {
                 if let EventAction::DbSlowdown { factor, .. } =
-                    self.timeline.events[index as usize].action
+                    self.spec.timeline.events[index as usize].action
                 {
                     self.db.demand_factor /= factor;
                 }
@@ -512,7 +510,7 @@ impl World {
             Event::RestartBatch { index, batch } => self.on_restart_batch(index, batch),
             Event::RestartInstance { instance, index } => {
                 self.take_down(instance);
-                let pool = match &self.timeline.events[index as usize].action {
+                let pool = match &self.spec.timeline.events[index as usize].action {
                     EventAction::RollingRestart { after, .. } => after.pool.clone(),
                     _ => self.spec.pool.clone(),
                 };

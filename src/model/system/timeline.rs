@@ -20,7 +20,7 @@ impl World {
     }
 
     pub(super) fn on_timeline_event(&mut self, index: usize) {
-        let action = self.timeline.events[index].action.clone();
+        let action = self.spec.timeline.events[index].action.clone();
         match action {
             EventAction::DbSlowdown { factor, duration } => {
                 self.db.demand_factor *= factor;
@@ -104,7 +104,7 @@ impl World {
         };
         let EventAction::RollingRestart {
             batch: size, drain, ..
-        } = self.timeline.events[index as usize].action
+        } = self.spec.timeline.events[index as usize].action
         else {
             return;
         };
@@ -122,7 +122,8 @@ impl World {
     }
 
     pub(super) fn on_rollout_end(&mut self, index: usize) {
-        let EventAction::RollingRestart { drain, after, .. } = &self.timeline.events[index].action
+        let EventAction::RollingRestart { drain, after, .. } =
+            &self.spec.timeline.events[index].action
         else {
             return;
         };
@@ -247,7 +248,7 @@ impl World {
     /// Horizontal autoscaling on a sampled metric, as Kubernetes' HPA decides:
     /// desired = ceil(running x value / target), bounded, with a cooldown between steps.
     pub(super) fn autoscale(&mut self, sample: &IntervalSample) {
-        let Some(auto) = self.timeline.autoscale.clone() else {
+        let Some(auto) = self.spec.timeline.autoscale.clone() else {
             return;
         };
         let value = sample.metric(auto.metric);
