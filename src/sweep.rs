@@ -6,8 +6,6 @@
 //! indexed `collect` puts every run back in its place.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -15,11 +13,8 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
-use crate::app::AppError;
-use crate::cli::SweepArgs;
 use crate::config::experiment::{Experiment, Slo, GROWTH_PATH, POOL_SIZE_PATH};
 use crate::model::{simulate_detailed, RunOptions};
-use crate::recommend::{recommend, Recommendations};
 use crate::stats::confidence::{estimate, Estimate};
 use crate::stats::series::{
     evaluate_alerts, mean_series, phase_stats, AlertFiring, IntervalSample, PhaseStats,
@@ -80,7 +75,6 @@ pub struct PointResult {
 pub struct SweepResult {
     pub runs: Vec<Run>,
     pub points: Vec<PointResult>,
-    pub recommendations: Recommendations,
     pub wall_seconds: f64,
 }
 
@@ -128,11 +122,9 @@ pub fn run_sweep(
     });
     bar.finish_and_clear();
     let points = aggregate(experiment, &runs);
-    let recommendations = recommend(experiment, &points);
     Ok(SweepResult {
         runs,
         points,
-        recommendations,
         wall_seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -268,58 +260,4 @@ pub fn pool_axis(experiment: &Experiment) -> Option<usize> {
 
 pub fn growth_axis(experiment: &Experiment) -> Option<usize> {
     experiment.axis_index(GROWTH_PATH)
-}
-
-pub fn run_sweep_command(args: &SweepArgs) -> Result<ExitCode, AppError> {
-    let experiment = Experiment::load_with_seed(&args.experiment, args.seed)?;
-    let out_dir: PathBuf = args
-        .out
-        .clone()
-        .unwrap_or_else(|| experiment.out_dir.clone());
-    let result = run_sweep(&experiment, args.threads, !args.quiet)?;
-    let written = crate::report::write_sweep_outputs(&experiment, &result, &out_dir)?;
-    let rec = &result.recommendations;
-    if !args.quiet {
-        eprintln!(
-            "{} runs ({} points x {} replications) in {:.1} s; wrote {} files to {}",
-            result.runs.len(),
-            result.points.len(),
-            experiment.replications,
-            result.wall_seconds,
-            written,
-            out_dir.display()
-        );
-    }
-    if pool_axis(&experiment).is_some() || !experiment.has_timeline() {
-        println!("{}", rec.headline());
-    } else {
-        for p in &result.points {
-            let first_page = p
-                .alerts
-                .first()
-                .map(|a| format!(", first page at {:.0} min ({})", a.fired_s / 60.0, a.name))
-                .unwrap_or_default();
-            let name = &experiment.variants[p.variant].name;
-            println!(
-                "{}: {:.2}% of requests failed{first_page}",
-                if name.is_empty() {
-                    &experiment.baseline.name
-                } else {
-                    name
-                },
-                p.error_rate.mean * 100.0
-            );
-        }
-    }
-    if args.check {
-        if let Some(reason) = rec.check_failure() {
-            println!("check failed: {reason}");
-            return Ok(ExitCode::from(1));
-        }
-        println!(
-            "check passed: pool.max_size = {} meets the SLO at the planned growth {:.2}x",
-            rec.current_pool_size, rec.planned_growth
-        );
-    }
-    Ok(ExitCode::SUCCESS)
 }

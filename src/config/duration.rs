@@ -74,41 +74,8 @@ pub fn parse_duration(text: &str) -> Result<SimTime, String> {
     Ok(SimTime(total_ns.round() as u64))
 }
 
-/// Formats a duration compactly with the largest sensible unit ("250ms", "1.5s", "1h30m").
-pub fn format_duration(time: SimTime) -> String {
-    let ns = time.0;
-    if ns == 0 {
-        return "0s".into();
-    }
-    if ns >= 60_000_000_000 && ns.is_multiple_of(1_000_000_000) {
-        let total_s = ns / 1_000_000_000;
-        let (h, m, s) = (total_s / 3600, (total_s % 3600) / 60, total_s % 60);
-        let mut out = String::new();
-        if h > 0 {
-            out.push_str(&format!("{h}h"));
-        }
-        if m > 0 {
-            out.push_str(&format!("{m}m"));
-        }
-        if s > 0 {
-            out.push_str(&format!("{s}s"));
-        }
-        return out;
-    }
-    let (scale, unit) = if ns >= 1_000_000_000 {
-        (1e9, "s")
-    } else if ns >= 1_000_000 {
-        (1e6, "ms")
-    } else if ns >= 1_000 {
-        (1e3, "us")
-    } else {
-        (1.0, "ns")
-    };
-    let value = ns as f64 / scale;
-    let text = format!("{value:.3}");
-    let text = text.trim_end_matches('0').trim_end_matches('.');
-    format!("{text}{unit}")
-}
+/// Formatting lives with the time type, which the engine prints too.
+pub use crate::sim::time::format_duration;
 
 #[cfg(test)]
 mod tests {

@@ -4,13 +4,18 @@
 //! structs that mirror the file (unknown keys rejected), then a checked spec that
 //! the engine trusts without re-validating anything.
 
+pub mod check_model;
+pub mod check_timeline;
 pub mod distribution;
 pub mod duration;
 pub mod error;
 pub mod experiment;
 pub mod model;
 pub mod overrides;
+pub mod sections;
+pub mod spec;
 pub mod timeline;
+pub mod toml_input;
 
 pub use error::InputError;
 

@@ -9,8 +9,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::output::write_atomically;
 use super::timeline_chart::{self, TimelineSeries};
-use super::write_atomically;
 use crate::config::model::SystemSpec;
 use crate::model::RunOutput;
 use crate::stats::series::{first_error_rate_above, AlertFiring, IntervalSample};

@@ -2,6 +2,8 @@
 //!
 //! Kept apart from `main.rs` so that tests and benchmarks can drive the same code.
 
+mod sweep;
+
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -35,7 +37,7 @@ pub enum AppError {
 pub fn run(cli: Cli) -> Result<ExitCode, AppError> {
     match cli.command {
         Command::Run(args) => run_model(&args),
-        Command::Sweep(args) => crate::sweep::run_sweep_command(&args),
+        Command::Sweep(args) => sweep::run_sweep_command(&args),
         Command::Validate(args) => validate(&args),
         Command::Check(args) => check_files(&args),
     }

@@ -1,0 +1,368 @@
+//! The checked model: what the engine runs, with nothing left to validate.
+//!
+//! Durations are in simulated time, samplers are built, defaults are filled in and
+//! every cross-field rule already holds, so the engine trusts these types as they are.
+
+use super::distribution::TimeDist;
+use crate::sim::time::SimTime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionScope {
+    /// One connection from the first db step to the end of the last.
+    Request,
+    /// Acquire and release around every db step.
+    Step,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    Db,
+    App,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Jitter {
+    None,
+    Full,
+    Equal,
+    Decorrelated,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Balancer {
+    RoundRobin,
+    Random,
+    LeastOutstanding,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fairness {
+    Fifo,
+    Barging,
+}
+
+/// How a request (or one attempt of it) ends badly. Each failed request has exactly one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureKind {
+    AcquireTimeout = 0,
+    ClientTimeout = 1,
+    DbRefused = 2,
+    Rejected = 3,
+    RetriesExhausted = 4,
+}
+
+impl FailureKind {
+    pub const ALL: [FailureKind; 5] = [
+        FailureKind::AcquireTimeout,
+        FailureKind::ClientTimeout,
+        FailureKind::DbRefused,
+        FailureKind::Rejected,
+        FailureKind::RetriesExhausted,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            FailureKind::AcquireTimeout => "acquire_timeout",
+            FailureKind::ClientTimeout => "client_timeout",
+            FailureKind::DbRefused => "db_refused",
+            FailureKind::Rejected => "rejected",
+            FailureKind::RetriesExhausted => "retries_exhausted",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TrafficSpec {
+    /// Mean arrivals per second for the fleet, growth included, before the profile.
+    pub rate_per_s: f64,
+    pub growth: f64,
+    /// Piecewise-linear multiplier over simulated time; empty means constant 1.
+    pub profile: Vec<(SimTime, f64)>,
+}
+
+impl TrafficSpec {
+    /// The profile multiplier at `t` (constant before the first and after the last point).
+    pub fn profile_factor(&self, t: SimTime) -> f64 {
+        let points = &self.profile;
+        match points.iter().position(|(at, _)| *at > t) {
+            None => points.last().map_or(1.0, |p| p.1),
+            Some(0) => points[0].1,
+            Some(i) => {
+                let (t0, f0) = points[i - 1];
+                let (t1, f1) = points[i];
+                let span = (t1.0 - t0.0) as f64;
+                f0 + (f1 - f0) * ((t.0 - t0.0) as f64 / span)
+            }
+        }
+    }
+    /// The largest profile multiplier: the thinning bound for time-varying arrivals.
+    pub fn peak_factor(&self) -> f64 {
+        if self.profile.is_empty() {
+            1.0
+        } else {
+            self.profile.iter().map(|p| p.1).fold(0.0, f64::max)
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StepSpec {
+    pub name: String,
+    pub kind: StepKind,
+    pub time: TimeDist,
+}
+
+#[derive(Debug, Clone)]
+pub struct RetrySpec {
+    /// Retries after the first attempt; 0 means none.
+    pub max: u32,
+    pub base: SimTime,
+    pub cap: SimTime,
+    pub jitter: Jitter,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientSpec {
+    /// Per-attempt deadline; `None` means the client waits forever.
+    pub timeout: Option<SimTime>,
+    pub retry: RetrySpec,
+    /// Bit `k` set means failure kind `k` is retried.
+    pub retry_on_mask: u8,
+    pub cancel_on_timeout: bool,
+}
+
+impl ClientSpec {
+    pub fn retries(&self, kind: FailureKind) -> bool {
+        self.retry_on_mask & (1 << kind as u8) != 0
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FleetSpec {
+    pub instances: u32,
+    pub balancer: Balancer,
+    /// Concurrent requests per instance; `None` means unlimited.
+    pub workers: Option<u32>,
+    pub accept_queue: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct PoolSpec {
+    pub max_size: u32,
+    pub min_idle: u32,
+    /// `SimTime::ZERO` means fail at once when no connection is idle.
+    pub acquire_timeout: SimTime,
+    pub connect_time: TimeDist,
+    /// `SimTime::ZERO` means connections never retire.
+    pub max_lifetime: SimTime,
+    /// `SimTime::ZERO` means idle connections are never closed.
+    pub idle_timeout: SimTime,
+    pub fairness: Fairness,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseSpec {
+    pub max_connections: u32,
+    pub reserved_connections: u32,
+    pub other_connections: u32,
+    pub cores: u32,
+    pub round_trip: SimTime,
+    pub serial: f64,
+    pub crosstalk: f64,
+}
+
+impl DatabaseSpec {
+    /// Connection slots this fleet may hold before PostgreSQL refuses (SQLSTATE 53300).
+    pub fn slots_for_fleet(&self) -> u32 {
+        self.max_connections
+            .saturating_sub(self.reserved_connections)
+            .saturating_sub(self.other_connections)
+    }
+    /// Speed of each of `active` statements under processor sharing with USL contention.
+    #[inline]
+    pub fn per_statement_speed(&self, active: u32) -> f64 {
+        if active == 0 {
+            return 1.0;
+        }
+        let n = active as f64;
+        let share = (self.cores as f64 / n).min(1.0);
+        share / (1.0 + self.serial * (n - 1.0) + self.crosstalk * n * (n - 1.0))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SimulationSpec {
+    pub horizon: SimTime,
+    pub warmup: SimTime,
+    pub seed: u64,
+    pub sample_interval: SimTime,
+    pub clock_start: Option<String>,
+}
+
+/// A checked model: everything the engine needs, nothing left to validate.
+#[derive(Debug, Clone)]
+pub struct SystemSpec {
+    pub name: String,
+    pub description: String,
+    pub traffic: TrafficSpec,
+    pub scope: ConnectionScope,
+    pub steps: Vec<StepSpec>,
+    pub client: ClientSpec,
+    pub fleet: FleetSpec,
+    pub pool: PoolSpec,
+    pub database: DatabaseSpec,
+    pub simulation: SimulationSpec,
+    /// Events, alerts, autoscaling and traces (empty for a steady-state model).
+    pub timeline: Timeline,
+}
+
+// ---------------------------------------------------------------- loading
+
+// ---------------------------------------------------------------- the checked timeline
+
+/// A metric of the sampled time series (fleet-wide, per sample interval).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// Connections in use, fleet total.
+    PoolActive,
+    /// Requests waiting for a connection, fleet total.
+    PoolPending,
+    /// In use / (running instances x max_size).
+    PoolUtilization,
+    /// Connections held at the database, other clients included.
+    DbConnections,
+    /// Failed / finished requests in the interval.
+    ErrorRate,
+    /// p99 of successful requests finishing in the interval, in ms.
+    LatencyP99,
+}
+
+pub const METRICS: [(&str, Metric); 6] = [
+    ("pool.active", Metric::PoolActive),
+    ("pool.pending", Metric::PoolPending),
+    ("pool.utilization", Metric::PoolUtilization),
+    ("db.connections", Metric::DbConnections),
+    ("error_rate", Metric::ErrorRate),
+    ("latency_p99", Metric::LatencyP99),
+];
+
+impl Metric {
+    pub fn name(self) -> &'static str {
+        METRICS
+            .iter()
+            .find(|(_, m)| *m == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("?")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum EventAction {
+    DbSlowdown {
+        factor: f64,
+        duration: SimTime,
+    },
+    InstanceDown {
+        instance: u32,
+        duration: SimTime,
+    },
+    /// A hot change: the model as it is afterwards.
+    Set {
+        after: Box<SystemSpec>,
+    },
+    RollingRestart {
+        batch: u32,
+        interval: SimTime,
+        drain: SimTime,
+        surge: u32,
+        after: Box<SystemSpec>,
+    },
+    TrafficSurge {
+        factor: f64,
+        duration: SimTime,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct TimelineEvent {
+    pub at: SimTime,
+    pub label: String,
+    pub action: EventAction,
+}
+
+impl TimelineEvent {
+    /// When the event's effect ends (for shading on charts).
+    pub fn end(&self, instances: u32) -> SimTime {
+        match &self.action {
+            EventAction::DbSlowdown { duration, .. }
+            | EventAction::InstanceDown { duration, .. }
+            | EventAction::TrafficSurge { duration, .. } => self.at + *duration,
+            EventAction::Set { .. } => self.at,
+            EventAction::RollingRestart {
+                batch,
+                interval,
+                drain,
+                ..
+            } => {
+                let batches = instances.div_ceil((*batch).max(1)) as u64;
+                self.at + SimTime(interval.0 * batches.saturating_sub(1)) + *drain
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AlertRule {
+    pub name: String,
+    pub metric: Metric,
+    pub above: f64,
+    pub hold: SimTime,
+}
+
+#[derive(Debug, Clone)]
+pub struct AutoscaleSpec {
+    pub metric: Metric,
+    pub target: f64,
+    pub min_instances: u32,
+    pub max_instances: u32,
+    pub reaction_delay: SimTime,
+    pub boot_time: SimTime,
+    pub cooldown: SimTime,
+}
+
+/// Measured traffic: a rate per interval, or the arrivals themselves.
+#[derive(Debug, Clone)]
+pub enum Trace {
+    /// (start, requests per second), piecewise constant, replacing `traffic.rate`.
+    Rates(Vec<(SimTime, f64)>),
+    /// Arrival times, replayed as they are.
+    Arrivals(Vec<SimTime>),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Timeline {
+    pub events: Vec<TimelineEvent>,
+    pub alerts: Vec<AlertRule>,
+    pub autoscale: Option<AutoscaleSpec>,
+    pub trace: Option<Trace>,
+}
+
+impl Timeline {
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+            && self.alerts.is_empty()
+            && self.autoscale.is_none()
+            && self.trace.is_none()
+    }
+    /// Traffic surges as (start, end, factor).
+    pub fn surges(&self) -> Vec<(SimTime, SimTime, f64)> {
+        self.events
+            .iter()
+            .filter_map(|e| match e.action {
+                EventAction::TrafficSurge { factor, duration } => {
+                    Some((e.at, e.at + duration, factor))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+}
