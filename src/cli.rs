@@ -87,6 +87,9 @@ pub struct SweepArgs {
     /// Seed (overrides the model's simulation.seed).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Override a field of the model before the sweep values apply: --set fleet.instances=10 (repeatable).
+    #[arg(long = "set", value_name = "PATH=VALUE", value_parser = parse_assignment)]
+    pub overrides: Vec<(String, String)>,
 }
 
 #[derive(Debug, clap::Args)]

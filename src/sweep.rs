@@ -14,6 +14,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
 use crate::config::experiment::{Experiment, Slo, GROWTH_PATH, POOL_SIZE_PATH};
+use crate::config::model::SystemSpec;
 use crate::model::{simulate_detailed, RunOptions};
 use crate::stats::confidence::{estimate, Estimate};
 use crate::stats::series::{
@@ -37,6 +38,8 @@ pub struct Run {
 /// The replications of one point, aggregated.
 #[derive(Debug, Clone)]
 pub struct PointResult {
+    /// Index into the experiment's points (and so into `SweepResult::points`).
+    pub index: usize,
     /// Index into the experiment's variants.
     pub variant: usize,
     /// The value of each swept axis, in the experiment's axis order.
@@ -57,9 +60,17 @@ pub struct PointResult {
     pub attempts_per_request: Estimate,
     /// Largest over the replications.
     pub peak_db_connections: u32,
-    /// (instances) x max_size + other + reserved: what the database must hold with every pool full.
+    /// (instances + deploy surge) x max_size + other + reserved: what the database must hold
+    /// with every pool full during a deploy (autoscaling's max_instances when it scales out further).
     pub fleet_connections: u32,
     pub max_connections: u32,
+    /// Deploy surge instances counted in `fleet_connections`.
+    pub surge_instances: u32,
+    /// Whether the database can hold `fleet_connections` (a hard limit: PostgreSQL refuses the rest).
+    pub feasible: bool,
+    /// Whether the simulated p99 and error rate meet the SLO (upper 95% bounds).
+    pub simulated_slo_pass: bool,
+    /// Meets the SLO and is feasible: the only verdict a plan may rely on.
     pub slo_pass: bool,
     /// Mean series over replications (models with a timeline only).
     pub series: Vec<IntervalSample>,
@@ -167,8 +178,12 @@ pub fn aggregate(experiment: &Experiment, runs: &[Run]) -> Vec<PointResult> {
             let instances = spec.fleet.instances;
             let latency_p99_ms = metric(&|s| s.latency_ms.p99);
             let error_rate = metric(&|s| s.error_rate);
-            let slo_pass = passes(&experiment.slo, &latency_p99_ms, &error_rate, replications);
+            let simulated_slo_pass =
+                passes(&experiment.slo, &latency_p99_ms, &error_rate, replications);
             let db = &spec.database;
+            let surge_instances = experiment.surge_for(instances);
+            let fleet_connections = connections_needed(spec, surge_instances);
+            let feasible = fleet_connections <= db.max_connections;
             let series = mean_series(
                 &runs[index * replications..(index + 1) * replications]
                     .iter()
@@ -187,6 +202,7 @@ pub fn aggregate(experiment: &Experiment, runs: &[Run]) -> Vec<PointResult> {
                     .collect()
             };
             PointResult {
+                index,
                 variant: point.variant,
                 series,
                 alerts,
@@ -230,14 +246,33 @@ pub fn aggregate(experiment: &Experiment, runs: &[Run]) -> Vec<PointResult> {
                     .map(|s| s.peak_db_connections)
                     .max()
                     .unwrap_or(0),
-                fleet_connections: instances * spec.pool.max_size
-                    + db.other_connections
-                    + db.reserved_connections,
+                fleet_connections,
                 max_connections: db.max_connections,
-                slo_pass,
+                surge_instances,
+                feasible,
+                simulated_slo_pass,
+                slo_pass: simulated_slo_pass && feasible,
             }
         })
         .collect()
+}
+
+/// Connections the database must hold with every pool full: the fleet at its largest
+/// (autoscaling's max_instances, if higher) plus `surge` deploy instances, plus other
+/// clients and the superuser reserve. Saturates instead of overflowing.
+pub fn connections_needed(spec: &SystemSpec, surge: u32) -> u32 {
+    let instances = spec
+        .timeline
+        .autoscale
+        .as_ref()
+        .map_or(spec.fleet.instances, |a| {
+            a.max_instances.max(spec.fleet.instances)
+        });
+    let db = &spec.database;
+    let total = (instances as u64 + surge as u64) * spec.pool.max_size as u64
+        + db.other_connections as u64
+        + db.reserved_connections as u64;
+    total.min(u32::MAX as u64) as u32
 }
 
 /// The SLO holds when the upper 95% bounds of p99 and error rate are within it,
@@ -260,4 +295,56 @@ pub fn pool_axis(experiment: &Experiment) -> Option<usize> {
 
 pub fn growth_axis(experiment: &Experiment) -> Option<usize> {
     experiment.axis_index(GROWTH_PATH)
+}
+
+/// The SLO verdict of one extra model (a deploy, a lost instance, an uncertain input).
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    pub latency_p99_ms: Estimate,
+    pub error_rate: Estimate,
+    pub slo_pass: bool,
+}
+
+/// Simulates each model with the experiment's replications, in parallel and in a
+/// fixed order (results do not depend on the thread count), and judges it against the SLO.
+pub fn evaluate_specs(
+    experiment: &Experiment,
+    specs: &[SystemSpec],
+    threads: Option<usize>,
+) -> anyhow::Result<Vec<Verdict>> {
+    let replications = experiment.replications as usize;
+    let mut builder = rayon::ThreadPoolBuilder::new();
+    if let Some(n) = threads {
+        builder = builder.num_threads(n.max(1));
+    }
+    let pool = builder.build().context("cannot start the worker threads")?;
+    let summaries: Vec<Summary> = pool.install(|| {
+        (0..specs.len() * replications)
+            .into_par_iter()
+            .map(|task| {
+                let spec = &specs[task / replications];
+                let replication = (task % replications) as u32;
+                simulate_detailed(spec, RunOptions { replication }, false).summary
+            })
+            .collect()
+    });
+    Ok(summaries
+        .chunks(replications.max(1))
+        .map(|runs| {
+            let latency_p99_ms = estimate(
+                &runs.iter().map(|s| s.latency_ms.p99).collect::<Vec<_>>(),
+                CONFIDENCE,
+            );
+            let error_rate = estimate(
+                &runs.iter().map(|s| s.error_rate).collect::<Vec<_>>(),
+                CONFIDENCE,
+            );
+            let slo_pass = passes(&experiment.slo, &latency_p99_ms, &error_rate, replications);
+            Verdict {
+                latency_p99_ms,
+                error_rate,
+                slo_pass,
+            }
+        })
+        .collect())
 }

@@ -51,7 +51,7 @@ fn small_experiment() -> Experiment {
 fn a_failing_last_exporter_leaves_the_directory_exactly_as_before() {
     let experiment = small_experiment();
     let sweep = run_sweep(&experiment, Some(2), false).unwrap();
-    let recommendations = recommend(&experiment, &sweep.points);
+    let recommendations = recommend(&experiment, &sweep.points, Some(2)).unwrap();
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("review");
     write_sweep_outputs(&experiment, &sweep, &recommendations, &dir).unwrap();
@@ -88,7 +88,7 @@ fn a_failing_last_exporter_leaves_the_directory_exactly_as_before() {
 fn files_this_run_does_not_produce_do_not_survive() {
     let mut experiment = small_experiment();
     let sweep = run_sweep(&experiment, Some(2), false).unwrap();
-    let recommendations = recommend(&experiment, &sweep.points);
+    let recommendations = recommend(&experiment, &sweep.points, Some(2)).unwrap();
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("review");
     write_sweep_outputs(&experiment, &sweep, &recommendations, &dir).unwrap();

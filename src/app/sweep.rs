@@ -9,17 +9,23 @@ use std::process::ExitCode;
 use super::AppError;
 use crate::cli::SweepArgs;
 use crate::config::experiment::Experiment;
+use crate::config::overrides::parse_override_value;
 use crate::recommend::recommend;
 use crate::sweep::{pool_axis, run_sweep};
 
 pub fn run_sweep_command(args: &SweepArgs) -> Result<ExitCode, AppError> {
-    let experiment = Experiment::load_with_seed(&args.experiment, args.seed)?;
+    let overrides: Vec<(String, toml::Value)> = args
+        .overrides
+        .iter()
+        .map(|(path, value)| (path.clone(), parse_override_value(value)))
+        .collect();
+    let experiment = Experiment::load_with(&args.experiment, args.seed, &overrides)?;
     let out_dir: PathBuf = args
         .out
         .clone()
         .unwrap_or_else(|| experiment.out_dir.clone());
     let result = run_sweep(&experiment, args.threads, !args.quiet)?;
-    let recommendations = recommend(&experiment, &result.points);
+    let recommendations = recommend(&experiment, &result.points, args.threads)?;
     let written =
         crate::report::write_sweep_outputs(&experiment, &result, &recommendations, &out_dir)?;
     let rec = &recommendations;
@@ -61,8 +67,13 @@ pub fn run_sweep_command(args: &SweepArgs) -> Result<ExitCode, AppError> {
             return Ok(ExitCode::from(1));
         }
         println!(
-            "check passed: pool.max_size = {} meets the SLO at the planned growth {:.2}x",
-            rec.current_pool_size, rec.planned_growth
+            "check passed: pool.max_size = {} carries the planned growth {:.2}x with all instances serving, with {} lost and during a deploy",
+            rec.current_pool_size,
+            rec.planned_growth,
+            match rec.instance_loss {
+                1 => "one instance".to_string(),
+                n => format!("{n} instances"),
+            }
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -25,10 +25,7 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     fn err(&self, field: &str, message: String, hint: &str) -> InputError {
-        InputError::new(self.path, message)
-            .field(field)
-            .line(locate_field(self.text, field))
-            .hint(hint)
+        InputError::at_field(self.path, self.text, field, message, hint)
     }
 
     fn duration(&self, field: &str, value: &str) -> Result<SimTime, InputError> {

@@ -32,6 +32,20 @@ impl InputError {
             hint: None,
         }
     }
+    /// An error at `field` of the file at `path` whose text is `text`, with a fix.
+    pub fn at_field(
+        path: &Path,
+        text: &str,
+        field: &str,
+        message: String,
+        hint: &str,
+    ) -> InputError {
+        InputError::new(path, message)
+            .field(field)
+            .line(locate_field(text, field))
+            .hint(hint)
+    }
+
     pub fn field(mut self, field: impl Into<String>) -> InputError {
         self.field = Some(field.into());
         self

@@ -14,6 +14,7 @@ use super::duration::parse_duration;
 use super::error::{locate_field, InputError};
 use super::model::{deserialize_table, parse_toml, ModelSource, SystemSpec};
 use super::overrides::get_number;
+use super::sweep_values::{expand, is_defaultable_number, number_value, SweepValues};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -53,47 +54,31 @@ struct PhaseSection {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-enum SweepValues {
-    List(Vec<Value>),
-    Range(RangeSpec),
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RangeSpec {
-    from: Value,
-    to: Value,
-    step: Value,
-}
-
-#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SloSection {
     latency_p99: String,
-    error_rate: f64,
+    /// A fraction (0.001) or a percentage string ("0.1%").
+    error_rate: Value,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RecommendSection {
-    #[serde(default = "default_headroom")]
-    headroom: f64,
-    /// Extra instances that may run during a deploy (rolling-update surge), each with a full pool.
-    #[serde(default)]
-    surge: u32,
+    headroom: Option<f64>,
+    /// Extra instances that run during a deploy, each with a full pool; default 25% of instances, rounded up.
+    surge: Option<u32>,
+    /// Instances the fleet must be able to lose and still meet the SLO (N+1 by default).
+    instance_loss: Option<u32>,
+    /// "max_growth" (default) or "min_connections".
+    objective: Option<String>,
     /// The growth the plan must carry; default: the model's growth x (1 + headroom).
     planned_growth: Option<f64>,
-}
-
-impl Default for RecommendSection {
-    fn default() -> Self {
-        RecommendSection {
-            headroom: default_headroom(),
-            surge: 0,
-            planned_growth: None,
-        }
-    }
+    /// Traffic growth per month (0.05 or "5%"), for the runway.
+    growth_per_month: Option<Value>,
+    /// Traffic growth per quarter, if that is how the forecast is given.
+    growth_per_quarter: Option<Value>,
+    /// The month the runway counts from, "YYYY-MM" (the review's month).
+    runway_from: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -105,9 +90,6 @@ struct OutputSection {
 
 fn default_replications() -> u32 {
     5
-}
-fn default_headroom() -> f64 {
-    0.25
 }
 
 /// The service-level objective every point is judged against.
@@ -133,6 +115,18 @@ pub struct Point {
     pub variant: usize,
     pub values: Vec<f64>,
     pub spec: SystemSpec,
+    /// The overrides of the model that give `spec` (so related models can be built from it).
+    pub overrides: Vec<(String, Value)>,
+}
+
+/// What the recommendation optimises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Objective {
+    /// The size that carries the most growth in every condition (ties: the smaller).
+    MaxGrowth,
+    /// The smallest size that carries the planned growth.
+    MinConnections,
 }
 
 /// A named what-if: overrides applied to the model before the sweep values.
@@ -167,8 +161,16 @@ pub struct Experiment {
     pub points: Vec<Point>,
     pub slo: Slo,
     pub headroom: f64,
-    pub surge: u32,
+    /// Deploy surge instances; None: 25% of the fleet, rounded up (see `surge_for`).
+    pub surge: Option<u32>,
+    /// Instances the plan must survive losing.
+    pub instance_loss: u32,
+    pub objective: Objective,
     pub planned_growth: f64,
+    /// Traffic growth per month as a fraction (0.05 = 5%), for the runway.
+    pub monthly_growth: Option<f64>,
+    /// (year, month) the runway counts from.
+    pub runway_from: Option<(i32, u32)>,
     pub out_dir: PathBuf,
     pub png: bool,
     pub svg: bool,
@@ -179,54 +181,30 @@ pub const GROWTH_PATH: &str = "traffic.growth";
 
 impl Experiment {
     pub fn load(path: &Path) -> Result<Experiment, InputError> {
-        Experiment::load_with_seed(path, None)
+        Experiment::load_with(path, None, &[])
     }
 
     /// Loads and checks `path`; `seed` overrides the model's simulation seed.
     pub fn load_with_seed(path: &Path, seed: Option<u64>) -> Result<Experiment, InputError> {
+        Experiment::load_with(path, seed, &[])
+    }
+
+    /// Loads and checks `path`; `seed` overrides the model's simulation seed and
+    /// `overrides` (`sweep --set`) change the model before the sweep values apply.
+    pub fn load_with(
+        path: &Path,
+        seed: Option<u64>,
+        overrides: &[(String, Value)],
+    ) -> Result<Experiment, InputError> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             InputError::new(path, format!("cannot read the experiment file: {e}"))
                 .hint("check the path; `ls experiments/` lists the experiments in this repository")
         })?;
         let table = parse_toml(path, &text)?;
         let file: ExperimentFile = deserialize_table(path, &text, table)?;
-        let err = |field: &str, message: String, hint: &str| {
-            InputError::new(path, message)
-                .field(field)
-                .line(locate_field(&text, field))
-                .hint(hint)
-        };
-
-        let model_path = path.parent().unwrap_or(Path::new(".")).join(&file.model);
-        let model = ModelSource::read(&model_path).map_err(|e| {
-            if e.file == model_path && e.field.is_none() && e.line.is_none() {
-                err("model", format!("cannot read the model {}: {}", model_path.display(), e.message), "the model path is relative to the experiment file, e.g. \"../models/auth-service.toml\"")
-            } else {
-                e
-            }
-        })?;
-
-        if file.replications < 2 {
-            return Err(err(
-                "replications",
-                format!(
-                    "{} replication(s) give no confidence interval",
-                    file.replications
-                ),
-                "use at least 2 (5 or more for stable recommendations)",
-            ));
-        }
-        if file.replications > 1000 {
-            return Err(err(
-                "replications",
-                format!(
-                    "{} replications per point is more than any review needs",
-                    file.replications
-                ),
-                "use 5 to 30",
-            ));
-        }
-
+        let c = Checker { path, text: &text };
+        let model = c.read_model(&file.model)?;
+        c.check_replications(file.replications)?;
         let mut base_overrides: Vec<(String, Value)> = Vec::new();
         for (key, value) in file.simulation.iter().flatten() {
             base_overrides.push((format!("simulation.{key}"), value.clone()));
@@ -234,226 +212,20 @@ impl Experiment {
         if let Some(seed) = seed {
             base_overrides.push(("simulation.seed".into(), Value::Integer(seed as i64)));
         }
-        let baseline = model.build(&base_overrides).map_err(|mut e| {
-            if e.field
-                .as_deref()
-                .is_some_and(|f| f.starts_with("simulation."))
-            {
-                e.file = path.to_path_buf();
-                e.line = e.field.as_deref().and_then(|f| locate_field(&text, f));
-            }
-            e
-        })?;
-
-        let mut axes = Vec::new();
-        for (axis_path, values) in &file.sweep {
-            let field = format!("sweep.\"{axis_path}\"");
-            if get_number(&model.table, axis_path).is_none() && !is_defaultable_number(axis_path) {
-                return Err(err(&field, format!("`{axis_path}` is not a numeric field of the model"), "sweep numeric paths such as pool.max_size, traffic.growth, traffic.rate, database.cores, fleet.instances"));
-            }
-            let numbers = expand(values).map_err(|why| {
-                err(
-                    &field,
-                    why,
-                    "write a list [4, 8, 16] or a range { from = 1.0, to = 3.0, step = 0.25 }",
-                )
-            })?;
-            if numbers.is_empty() {
-                return Err(err(
-                    &field,
-                    "the sweep has no values".into(),
-                    "list at least one value",
-                ));
-            }
-            axes.push(Axis {
-                path: axis_path.clone(),
-                values: numbers,
-            });
-        }
-
-        let slo_p99 = parse_duration(&file.slo.latency_p99).map_err(|why| {
-            err(
-                "slo.latency_p99",
-                why,
-                "write a quoted duration, e.g. \"300ms\"",
-            )
-        })?;
-        if slo_p99.is_zero() {
-            return Err(err(
-                "slo.latency_p99",
-                "a p99 SLO of 0s can never be met".into(),
-                "write e.g. \"300ms\"",
-            ));
-        }
-        if !(0.0..1.0).contains(&file.slo.error_rate) {
-            return Err(err(
-                "slo.error_rate",
-                format!(
-                    "error_rate is a fraction in [0, 1), not {}",
-                    file.slo.error_rate
-                ),
-                "0.001 means 0.1% of requests may fail",
-            ));
-        }
-        let headroom = file.recommend.headroom;
-        if !(headroom.is_finite() && (0.0..=10.0).contains(&headroom)) {
-            return Err(err(
-                "recommend.headroom",
-                format!("headroom must be a fraction like 0.25, not {headroom}"),
-                "0.25 plans for 25% more traffic than each growth level",
-            ));
-        }
-        let planned_growth = file
-            .recommend
-            .planned_growth
-            .unwrap_or(baseline.traffic.growth * (1.0 + headroom));
-        if !(planned_growth.is_finite() && planned_growth > 0.0) {
-            return Err(err(
-                "recommend.planned_growth",
-                format!("planned_growth must be positive, not {planned_growth}"),
-                "1.5 plans for 50% more traffic than today",
-            ));
-        }
-
-        let mut png = true;
-        let mut svg = true;
-        if let Some(formats) = &file.output.charts {
-            png = false;
-            svg = false;
-            for (i, format) in formats.iter().enumerate() {
-                match format.as_str() {
-                    "png" => png = true,
-                    "svg" => svg = true,
-                    other => {
-                        return Err(err(
-                            &format!("output.charts[{i}]"),
-                            format!("unknown chart format \"{other}\""),
-                            "use \"png\" and/or \"svg\"",
-                        ))
-                    }
-                }
-            }
-        }
+        base_overrides.extend(overrides.iter().cloned());
+        let baseline = c.baseline(&model, &base_overrides)?;
+        let axes = c.axes(&model, &file.sweep)?;
+        let slo = c.slo(&file.slo)?;
+        let planning = c.planning(&file.recommend, &baseline)?;
+        let (png, svg) = c.chart_formats(file.output.charts.as_deref())?;
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "experiment".into());
-        let out_dir = PathBuf::from(
-            file.output
-                .dir
-                .clone()
-                .unwrap_or_else(|| format!("output/{name}")),
-        );
-
-        let mut variants = Vec::new();
-        for (i, v) in file.variants.iter().flatten().enumerate() {
-            if variants.iter().any(|other: &Variant| other.name == v.name) {
-                return Err(err(
-                    &format!("variants[{i}].name"),
-                    format!("two variants are named \"{}\"", v.name),
-                    "give every variant its own name",
-                ));
-            }
-            variants.push(Variant {
-                name: v.name.clone(),
-                description: v.description.clone().unwrap_or_default(),
-                overrides: v.set.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            });
-        }
-        if variants.is_empty() {
-            variants.push(Variant {
-                name: String::new(),
-                description: String::new(),
-                overrides: Vec::new(),
-            });
-        }
-        let mut phases = Vec::new();
-        for (i, p) in file.phases.iter().flatten().enumerate() {
-            let from = parse_duration(&p.from).map_err(|why| {
-                err(
-                    &format!("phases[{i}].from"),
-                    why,
-                    "a duration from the start, e.g. \"45m\"",
-                )
-            })?;
-            let to = parse_duration(&p.to).map_err(|why| {
-                err(
-                    &format!("phases[{i}].to"),
-                    why,
-                    "a duration from the start, e.g. \"3h30m\"",
-                )
-            })?;
-            if to <= from {
-                return Err(err(
-                    &format!("phases[{i}].to"),
-                    format!(
-                        "phase \"{}\" ends ({}) before it starts ({})",
-                        p.name, p.to, p.from
-                    ),
-                    "make `to` later than `from`",
-                ));
-            }
-            phases.push(Phase {
-                name: p.name.clone(),
-                from_s: from.as_secs_f64(),
-                to_s: to.as_secs_f64(),
-            });
-        }
-
-        let mut points = Vec::new();
-        for (variant_index, variant) in variants.iter().enumerate() {
-            for values in cartesian(&axes) {
-                let mut overrides = base_overrides.clone();
-                overrides.extend(variant.overrides.iter().cloned());
-                for (axis, value) in axes.iter().zip(&values) {
-                    overrides.push((
-                        axis.path.clone(),
-                        number_value(&model.table, &axis.path, *value),
-                    ));
-                }
-                let spec = model.build(&overrides).map_err(|e| {
-                    let mut at: Vec<String> = axes
-                        .iter()
-                        .zip(&values)
-                        .map(|(a, v)| format!("{} = {v}", a.path))
-                        .collect();
-                    if !variant.name.is_empty() {
-                        at.insert(0, format!("variant \"{}\"", variant.name));
-                    }
-                    InputError::new(
-                        path,
-                        format!(
-                            "the sweep point {} makes the model invalid: {}",
-                            at.join(", "),
-                            e.message
-                        ),
-                    )
-                    .field(
-                        e.field
-                            .map(|f| format!("sweep.\"{f}\""))
-                            .unwrap_or_else(|| "sweep".into()),
-                    )
-                    .line(locate_field(&text, "sweep"))
-                    .hint(
-                        e.hint
-                            .unwrap_or_else(|| "narrow the sweep to valid values".into()),
-                    )
-                })?;
-                points.push(Point {
-                    variant: variant_index,
-                    values,
-                    spec,
-                });
-            }
-        }
-        if points.len() > 100_000 {
-            return Err(err(
-                "sweep",
-                format!("{} points is too many to sweep", points.len()),
-                "sweep fewer values (a few hundred points are plenty)",
-            ));
-        }
-
+        let out_dir = c.out_dir(file.output.dir.as_deref(), &name)?;
+        let variants = c.variants(file.variants.as_deref().unwrap_or_default())?;
+        let phases = c.phases(file.phases.as_deref().unwrap_or_default())?;
+        let points = c.points(&model, &base_overrides, &variants, &axes)?;
         Ok(Experiment {
             path: path.to_path_buf(),
             name,
@@ -464,17 +236,24 @@ impl Experiment {
             phases,
             axes,
             points,
-            slo: Slo {
-                latency_p99_ms: slo_p99.as_millis_f64(),
-                error_rate: file.slo.error_rate,
-            },
-            headroom,
-            surge: file.recommend.surge,
-            planned_growth,
+            slo,
+            headroom: planning.headroom,
+            surge: planning.surge,
+            instance_loss: planning.instance_loss,
+            objective: planning.objective,
+            planned_growth: planning.planned_growth,
+            monthly_growth: planning.monthly_growth,
+            runway_from: planning.runway_from,
             out_dir,
             png,
             svg,
         })
+    }
+
+    /// Instances added during a rolling deploy for a fleet of `instances`: the
+    /// experiment's `surge`, or Kubernetes' default maxSurge of 25% rounded up.
+    pub fn surge_for(&self, instances: u32) -> u32 {
+        self.surge.unwrap_or(instances.div_ceil(4))
     }
 
     /// Whether variants were named (so outputs need a variant column).
@@ -493,98 +272,438 @@ impl Experiment {
     }
 }
 
-/// Numeric fields that may be absent from a model file because they have defaults.
-fn is_defaultable_number(path: &str) -> bool {
-    matches!(
-        path,
-        "traffic.growth"
-            | "pool.max_size"
-            | "pool.min_idle"
-            | "fleet.workers"
-            | "fleet.accept_queue"
-            | "database.max_connections"
-            | "database.reserved_connections"
-            | "database.other_connections"
-            | "database.contention.serial"
-            | "database.contention.crosstalk"
-            | "client.retries.max"
-            | "simulation.seed"
-    )
+/// The planning settings of `[recommend]`, checked.
+struct Planning {
+    headroom: f64,
+    surge: Option<u32>,
+    instance_loss: u32,
+    objective: Objective,
+    planned_growth: f64,
+    monthly_growth: Option<f64>,
+    runway_from: Option<(i32, u32)>,
 }
 
-/// Integer fields stay integers in TOML (serde refuses 10.0 for a u32).
-fn number_value(table: &Table, path: &str, value: f64) -> Value {
-    let integer_field = match path {
-        "traffic.growth"
-        | "traffic.rate"
-        | "database.contention.serial"
-        | "database.contention.crosstalk" => false,
-        _ => get_number(table, path)
-            .map(|_| is_integer_in(table, path))
-            .unwrap_or(true),
-    };
-    if integer_field && value.fract() == 0.0 {
-        Value::Integer(value as i64)
-    } else {
-        Value::Float(value)
+/// Names errors in the experiment file.
+struct Checker<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Checker<'_> {
+    fn err(&self, field: &str, message: String, hint: &str) -> InputError {
+        InputError::at_field(self.path, self.text, field, message, hint)
     }
-}
 
-fn is_integer_in(table: &Table, path: &str) -> bool {
-    let mut current = table;
-    let parts: Vec<&str> = path.split('.').collect();
-    let Some((last, parents)) = parts.split_last() else {
-        return false;
-    };
-    for part in parents {
-        match current.get(*part).and_then(Value::as_table) {
-            Some(inner) => current = inner,
-            None => return false,
+    fn read_model(&self, model: &str) -> Result<ModelSource, InputError> {
+        let model_path = self.path.parent().unwrap_or(Path::new(".")).join(model);
+        ModelSource::read(&model_path).map_err(|e| {
+            if e.file == model_path && e.field.is_none() && e.line.is_none() {
+                self.err("model", format!("cannot read the model {}: {}", model_path.display(), e.message), "the model path is relative to the experiment file, e.g. \"../models/auth-service.toml\"")
+            } else {
+                e
+            }
+        })
+    }
+
+    fn check_replications(&self, replications: u32) -> Result<(), InputError> {
+        if replications < 2 {
+            return Err(self.err(
+                "replications",
+                format!("{replications} replication(s) give no confidence interval"),
+                "use at least 2 (5 or more for stable recommendations)",
+            ));
+        }
+        if replications > 1000 {
+            return Err(self.err(
+                "replications",
+                format!("{replications} replications per point is more than any review needs"),
+                "use 5 to 30",
+            ));
+        }
+        Ok(())
+    }
+
+    fn baseline(
+        &self,
+        model: &ModelSource,
+        overrides: &[(String, Value)],
+    ) -> Result<SystemSpec, InputError> {
+        model.build(overrides).map_err(|mut e| {
+            if e.field
+                .as_deref()
+                .is_some_and(|f| f.starts_with("simulation."))
+            {
+                e.file = self.path.to_path_buf();
+                e.line = e.field.as_deref().and_then(|f| locate_field(self.text, f));
+            }
+            e
+        })
+    }
+
+    fn axes(
+        &self,
+        model: &ModelSource,
+        sweep: &BTreeMap<String, SweepValues>,
+    ) -> Result<Vec<Axis>, InputError> {
+        let mut axes = Vec::new();
+        for (axis_path, values) in sweep {
+            let field = format!("sweep.\"{axis_path}\"");
+            if get_number(&model.table, axis_path).is_none() && !is_defaultable_number(axis_path) {
+                return Err(self.err(&field, format!("`{axis_path}` is not a numeric field of the model"), "sweep numeric paths such as pool.max_size, traffic.growth, traffic.rate, database.cores, fleet.instances"));
+            }
+            let numbers = expand(values).map_err(|why| {
+                self.err(
+                    &field,
+                    why,
+                    "write a list [4, 8, 16] or a range { from = 1.0, to = 3.0, step = 0.25 }",
+                )
+            })?;
+            if numbers.is_empty() {
+                return Err(self.err(
+                    &field,
+                    "the sweep has no values".into(),
+                    "list at least one value",
+                ));
+            }
+            axes.push(Axis {
+                path: axis_path.clone(),
+                values: numbers,
+            });
+        }
+        Ok(axes)
+    }
+
+    fn slo(&self, slo: &SloSection) -> Result<Slo, InputError> {
+        let p99 = parse_duration(&slo.latency_p99).map_err(|why| {
+            self.err(
+                "slo.latency_p99",
+                why,
+                "write a quoted duration, e.g. \"300ms\"",
+            )
+        })?;
+        if p99.is_zero() {
+            return Err(self.err(
+                "slo.latency_p99",
+                "a p99 SLO of 0s can never be met".into(),
+                "write e.g. \"300ms\"",
+            ));
+        }
+        let error_rate = self.fraction("slo.error_rate", &slo.error_rate)?;
+        if !(0.0..1.0).contains(&error_rate) {
+            return Err(self.err(
+                "slo.error_rate",
+                format!("error_rate is a fraction in [0, 1), not {error_rate}"),
+                "write error_rate = 0.001 or error_rate = \"0.1%\" (0.1% of requests may fail)",
+            ));
+        }
+        Ok(Slo {
+            latency_p99_ms: p99.as_millis_f64(),
+            error_rate,
+        })
+    }
+
+    /// A fraction written as a number (0.05) or a percentage string ("5%").
+    fn fraction(&self, field: &str, value: &Value) -> Result<f64, InputError> {
+        let parsed = match value {
+            Value::Float(f) => Some(*f),
+            Value::Integer(i) => Some(*i as f64),
+            Value::String(text) => text
+                .trim()
+                .strip_suffix('%')
+                .and_then(|n| n.trim().parse::<f64>().ok())
+                .map(|p| p / 100.0),
+            _ => None,
+        };
+        parsed.filter(|f| f.is_finite()).ok_or_else(|| {
+            self.err(
+                field,
+                format!("{value} is not a fraction or a percentage"),
+                "write a number such as 0.001 or a percentage string such as \"0.1%\"",
+            )
+        })
+    }
+
+    fn planning(
+        &self,
+        r: &RecommendSection,
+        baseline: &SystemSpec,
+    ) -> Result<Planning, InputError> {
+        let headroom = r.headroom.unwrap_or(0.25);
+        if !(headroom.is_finite() && (0.0..=10.0).contains(&headroom)) {
+            return Err(self.err(
+                "recommend.headroom",
+                format!("headroom must be a fraction like 0.25, not {headroom}"),
+                "0.25 plans for 25% more traffic than each growth level",
+            ));
+        }
+        let planned_growth = r
+            .planned_growth
+            .unwrap_or(baseline.traffic.growth * (1.0 + headroom));
+        if !(planned_growth.is_finite() && planned_growth > 0.0) {
+            return Err(self.err(
+                "recommend.planned_growth",
+                format!("planned_growth must be positive, not {planned_growth}"),
+                "1.5 plans for 50% more traffic than today",
+            ));
+        }
+        let instance_loss = r.instance_loss.unwrap_or(1);
+        if instance_loss >= baseline.fleet.instances && instance_loss > 0 {
+            return Err(self.err(
+                "recommend.instance_loss",
+                format!(
+                    "losing {instance_loss} of {} instances leaves none to serve",
+                    baseline.fleet.instances
+                ),
+                "use 0 (no loss) or fewer than fleet.instances; 1 is N+1 capacity",
+            ));
+        }
+        let objective = match r.objective.as_deref().unwrap_or("max_growth") {
+            "max_growth" => Objective::MaxGrowth,
+            "min_connections" => Objective::MinConnections,
+            other => return Err(self.err("recommend.objective", format!("\"{other}\" is not an objective"), "use \"max_growth\" (the size that carries the most growth) or \"min_connections\" (the smallest size that carries the planned growth)")),
+        };
+        Ok(Planning {
+            headroom,
+            surge: r.surge,
+            instance_loss,
+            objective,
+            planned_growth,
+            monthly_growth: self.monthly_growth(r)?,
+            runway_from: self.runway_from(r.runway_from.as_deref())?,
+        })
+    }
+
+    fn monthly_growth(&self, r: &RecommendSection) -> Result<Option<f64>, InputError> {
+        let (field, monthly) = match (&r.growth_per_month, &r.growth_per_quarter) {
+            (Some(_), Some(_)) => {
+                return Err(self.err(
+                    "recommend.growth_per_quarter",
+                    "give the growth per month or per quarter, not both".into(),
+                    "remove one of growth_per_month and growth_per_quarter",
+                ))
+            }
+            (Some(m), None) => (
+                "recommend.growth_per_month",
+                self.fraction("recommend.growth_per_month", m)?,
+            ),
+            (None, Some(q)) => {
+                let q = self.fraction("recommend.growth_per_quarter", q)?;
+                (
+                    "recommend.growth_per_quarter",
+                    (1.0 + q).max(0.0).powf(1.0 / 3.0) - 1.0,
+                )
+            }
+            (None, None) => return Ok(None),
+        };
+        if !(monthly > 0.0 && monthly <= 1.0) {
+            return Err(self.err(
+                field,
+                format!(
+                    "growth of {:.2}% per month cannot give a runway",
+                    monthly * 100.0
+                ),
+                "write the expected traffic growth, e.g. growth_per_month = \"5%\"",
+            ));
+        }
+        Ok(Some(monthly))
+    }
+
+    fn runway_from(&self, text: Option<&str>) -> Result<Option<(i32, u32)>, InputError> {
+        let Some(text) = text else {
+            return Ok(None);
+        };
+        let parsed = text.split_once('-').and_then(|(y, m)| {
+            let year = y
+                .parse::<i32>()
+                .ok()
+                .filter(|y| (1970..=9999).contains(y))?;
+            let month = m.parse::<u32>().ok().filter(|m| (1..=12).contains(m))?;
+            Some((year, month))
+        });
+        parsed.map(Some).ok_or_else(|| {
+            self.err(
+                "recommend.runway_from",
+                format!("\"{text}\" is not a month"),
+                "write the review's month as \"YYYY-MM\", e.g. \"2026-11\"",
+            )
+        })
+    }
+
+    fn chart_formats(&self, formats: Option<&[String]>) -> Result<(bool, bool), InputError> {
+        let Some(formats) = formats else {
+            return Ok((true, true));
+        };
+        let (mut png, mut svg) = (false, false);
+        for (i, format) in formats.iter().enumerate() {
+            match format.as_str() {
+                "png" => png = true,
+                "svg" => svg = true,
+                other => {
+                    return Err(self.err(
+                        &format!("output.charts[{i}]"),
+                        format!("unknown chart format \"{other}\""),
+                        "use \"png\" and/or \"svg\"",
+                    ))
+                }
+            }
+        }
+        Ok((png, svg))
+    }
+
+    fn out_dir(&self, dir: Option<&str>, name: &str) -> Result<PathBuf, InputError> {
+        match dir {
+            Some(d) if d.trim().is_empty() || d.trim() == "." => Err(self.err(
+                "output.dir",
+                format!("output.dir = \"{d}\" would replace the working directory"),
+                "name a directory of its own, e.g. dir = \"output/review\"",
+            )),
+            Some(d) => Ok(PathBuf::from(d)),
+            None => Ok(PathBuf::from(format!("output/{name}"))),
         }
     }
-    matches!(current.get(*last), Some(Value::Integer(_)))
-}
 
-fn as_number(value: &Value) -> Result<f64, String> {
-    match value {
-        Value::Integer(i) => Ok(*i as f64),
-        Value::Float(f) if f.is_finite() => Ok(*f),
-        other => Err(format!("sweep values must be numbers, not {other}")),
-    }
-}
-
-fn expand(values: &SweepValues) -> Result<Vec<f64>, String> {
-    match values {
-        SweepValues::List(list) => list.iter().map(as_number).collect(),
-        SweepValues::Range(range) => {
-            let (from, to, step) = (
-                as_number(&range.from)?,
-                as_number(&range.to)?,
-                as_number(&range.step)?,
-            );
-            if step <= 0.0 {
-                return Err(format!("step must be positive, not {step}"));
+    fn variants(&self, sections: &[VariantSection]) -> Result<Vec<Variant>, InputError> {
+        let mut variants = Vec::new();
+        for (i, v) in sections.iter().enumerate() {
+            if variants.iter().any(|other: &Variant| other.name == v.name) {
+                return Err(self.err(
+                    &format!("variants[{i}].name"),
+                    format!("two variants are named \"{}\"", v.name),
+                    "give every variant its own name",
+                ));
             }
-            if to < from {
-                return Err(format!("`to` ({to}) is below `from` ({from})"));
-            }
-            let count = ((to - from) / step + 1e-9).floor() as usize + 1;
-            if count > 10_000 {
-                return Err(format!("the range has {count} values"));
-            }
-            // Computed from the index, not accumulated, so 1.0 + 8 x 0.25 is exactly 3.0.
-            Ok((0..count)
-                .map(|i| round_to_step(from + i as f64 * step))
-                .collect())
+            variants.push(Variant {
+                name: v.name.clone(),
+                description: v.description.clone().unwrap_or_default(),
+                overrides: v.set.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            });
         }
+        if variants.is_empty() {
+            variants.push(Variant {
+                name: String::new(),
+                description: String::new(),
+                overrides: Vec::new(),
+            });
+        }
+        Ok(variants)
+    }
+
+    fn phases(&self, sections: &[PhaseSection]) -> Result<Vec<Phase>, InputError> {
+        let mut phases = Vec::new();
+        for (i, p) in sections.iter().enumerate() {
+            let at = |field: &str, value: &str, example: &str| {
+                parse_duration(value).map_err(|why| {
+                    self.err(
+                        &format!("phases[{i}].{field}"),
+                        why,
+                        &format!("a duration from the start, e.g. \"{example}\""),
+                    )
+                })
+            };
+            let from = at("from", &p.from, "45m")?;
+            let to = at("to", &p.to, "3h30m")?;
+            if to <= from {
+                return Err(self.err(
+                    &format!("phases[{i}].to"),
+                    format!(
+                        "phase \"{}\" ends ({}) before it starts ({})",
+                        p.name, p.to, p.from
+                    ),
+                    "make `to` later than `from`",
+                ));
+            }
+            phases.push(Phase {
+                name: p.name.clone(),
+                from_s: from.as_secs_f64(),
+                to_s: to.as_secs_f64(),
+            });
+        }
+        Ok(phases)
+    }
+
+    fn points(
+        &self,
+        model: &ModelSource,
+        base_overrides: &[(String, Value)],
+        variants: &[Variant],
+        axes: &[Axis],
+    ) -> Result<Vec<Point>, InputError> {
+        let count = variants.len() as u128
+            * axes
+                .iter()
+                .map(|a| a.values.len() as u128)
+                .product::<u128>();
+        if count > MAX_POINTS as u128 {
+            return Err(self.err(
+                "sweep",
+                format!("{count} points is too many to sweep (at most {MAX_POINTS})"),
+                "sweep fewer values (a few hundred points are plenty)",
+            ));
+        }
+        let mut points = Vec::new();
+        for (variant_index, variant) in variants.iter().enumerate() {
+            for values in cartesian(axes) {
+                let mut overrides = base_overrides.to_vec();
+                overrides.extend(variant.overrides.iter().cloned());
+                for (axis, value) in axes.iter().zip(&values) {
+                    overrides.push((
+                        axis.path.clone(),
+                        number_value(&model.table, &axis.path, *value),
+                    ));
+                }
+                let spec = model
+                    .build(&overrides)
+                    .map_err(|e| self.point_error(e, variant, axes, &values))?;
+                points.push(Point {
+                    variant: variant_index,
+                    values,
+                    spec,
+                    overrides,
+                });
+            }
+        }
+        Ok(points)
+    }
+
+    fn point_error(
+        &self,
+        e: InputError,
+        variant: &Variant,
+        axes: &[Axis],
+        values: &[f64],
+    ) -> InputError {
+        let mut at: Vec<String> = axes
+            .iter()
+            .zip(values)
+            .map(|(a, v)| format!("{} = {v}", a.path))
+            .collect();
+        if !variant.name.is_empty() {
+            at.insert(0, format!("variant \"{}\"", variant.name));
+        }
+        InputError::new(
+            self.path,
+            format!(
+                "the sweep point {} makes the model invalid: {}",
+                at.join(", "),
+                e.message
+            ),
+        )
+        .field(
+            e.field
+                .map(|f| format!("sweep.\"{f}\""))
+                .unwrap_or_else(|| "sweep".into()),
+        )
+        .line(locate_field(self.text, "sweep"))
+        .hint(
+            e.hint
+                .unwrap_or_else(|| "narrow the sweep to valid values".into()),
+        )
     }
 }
 
-fn round_to_step(value: f64) -> f64 {
-    (value * 1e9).round() / 1e9
-}
+/// The most points a sweep may have; checked before any point's model is built.
+pub const MAX_POINTS: usize = 100_000;
 
-/// Every combination of axis values, the last axis varying fastest.
 fn cartesian(axes: &[Axis]) -> Vec<Vec<f64>> {
     axes.iter().fold(vec![Vec::new()], |combos, axis| {
         combos
@@ -603,19 +722,6 @@ fn cartesian(axes: &[Axis]) -> Vec<Vec<f64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ranges_are_exact_and_inclusive() {
-        let range = SweepValues::Range(RangeSpec {
-            from: Value::Float(1.0),
-            to: Value::Float(3.0),
-            step: Value::Float(0.25),
-        });
-        let values = expand(&range).unwrap();
-        assert_eq!(values.len(), 9);
-        assert_eq!(values[8], 3.0);
-        assert_eq!(values[1], 1.25);
-    }
 
     #[test]
     fn cartesian_product_orders_last_axis_fastest() {

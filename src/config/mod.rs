@@ -14,6 +14,7 @@ pub mod model;
 pub mod overrides;
 pub mod sections;
 pub mod spec;
+pub mod sweep_values;
 pub mod timeline;
 pub mod toml_input;
 

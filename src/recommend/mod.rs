@@ -7,10 +7,16 @@
 //! size), the largest size the database can hold with the whole fleet connected
 //! and before contention makes p99 worse, and a reason whenever no safe value exists.
 
+pub mod capacity;
+pub mod runway;
+
 use serde::Serialize;
 
-use crate::config::experiment::Experiment;
+use crate::config::experiment::{Experiment, Objective};
 use crate::sweep::{growth_axis, pool_axis, PointResult};
+pub use capacity::SizeCapacity;
+use capacity::{carried_growth, SizeSeries};
+pub use runway::Runway;
 
 /// Growth levels closer than this are the same level.
 const GROWTH_EPSILON: f64 = 1e-9;
@@ -35,7 +41,8 @@ pub struct GrowthLevel {
     pub safe_range: Option<[u32; 2]>,
     /// The growth this level plans for: growth x (1 + headroom).
     pub planned_for_growth: f64,
-    /// The smallest safe size at the planned growth.
+    /// The smallest feasible size that carries `planned_for_growth` in every condition
+    /// (all instances, an instance lost, a deploy): this level's floor.
     pub recommended_pool_size: Option<u32>,
     /// Why there is no safe range or recommendation, and what to change.
     pub reason: Option<String>,
@@ -64,10 +71,25 @@ pub struct Scenario {
     /// Swept axes other than pool size and growth (empty for the usual sweep).
     pub fixed: Vec<AxisValue>,
     pub levels: Vec<GrowthLevel>,
-    /// The largest swept growth the model's current pool size carries (every level up to it passes).
+    /// What each swept pool size carries, per condition.
+    pub sizes: Vec<SizeCapacity>,
+    /// The recommendation: by default the feasible size that carries the most growth
+    /// in every condition (ties: the smaller); with objective "min_connections", the floor.
+    pub recommended_pool_size: Option<u32>,
+    /// The smallest feasible size that carries the planned growth in every condition.
+    pub floor_pool_size: Option<u32>,
+    /// The largest size the database can hold (with the deploy surge connected).
+    pub ceiling_pool_size: u32,
+    /// One sentence: why the recommendation differs from today's setting (or does not).
+    pub recommendation_why: String,
+    /// The current setting's capacity per condition (None: not swept).
+    pub current: Option<SizeCapacity>,
+    /// The largest swept growth the model's current pool size carries in every condition.
     pub current_carries_growth: Option<f64>,
-    /// Whether the current pool size meets the SLO at the planned growth (None: not swept).
+    /// Whether the current pool size carries the planned growth in every condition (None: not swept).
     pub current_passes_planned_growth: Option<bool>,
+    /// Months of traffic growth the settings carry (when `growth_per_month` is given).
+    pub runway: Option<Runway>,
     pub current_reason: Option<String>,
     pub alerts_current: Option<AlertThresholds>,
     pub alerts_recommended: Option<AlertThresholds>,
@@ -83,7 +105,11 @@ pub struct Recommendations {
     pub planned_growth: f64,
     pub current_pool_size: u32,
     pub instances: u32,
+    /// Deploy surge instances (the experiment's `surge`, or 25% of instances rounded up).
     pub surge_instances: u32,
+    /// Instances the plan must survive losing.
+    pub instance_loss: u32,
+    pub objective: Objective,
     pub max_connections: u32,
     pub reserved_connections: u32,
     pub other_connections: u32,
@@ -98,42 +124,53 @@ impl Recommendations {
         &self.scenarios[0]
     }
 
-    /// One line for the terminal.
+    /// One line for the terminal: the same numbers as report.md and recommendations.json.
     pub fn headline(&self) -> String {
         let s = self.main();
-        let carries = match s.current_carries_growth {
-            Some(g) => format!("carries growth up to {g:.2}x"),
-            None => "fails the SLO at every swept growth".into(),
-        };
-        let planned = level_at_or_above(&s.levels, self.planned_growth);
-        let recommended = match planned.and_then(|l| l.min_pool_size_meeting_slo.map(|m| (m, l))) {
-            Some((m, l)) if l.safe_range.is_some() => format!(
-                "smallest safe pool.max_size at {:.2}x: {m} (safe up to {})",
-                l.growth,
-                l.safe_range.unwrap()[1]
+        let current = match &s.current {
+            Some(c) => format!(
+                "current pool.max_size = {} {}",
+                c.pool_size,
+                describe_capacity(c)
             ),
-            _ => format!(
-                "no safe pool.max_size at the planned growth {:.2}x",
-                self.planned_growth
+            None => format!(
+                "current pool.max_size = {} was not swept",
+                self.current_pool_size
             ),
         };
-        format!(
-            "current pool.max_size = {} {carries}; {recommended}",
-            self.current_pool_size
-        )
+        let recommended = match s.recommended_pool_size {
+            Some(r) => format!(
+                "recommended pool.max_size = {r} ({}; floor {} for the planned {:.2}x, ceiling {} = the database limit)",
+                s.sizes
+                    .iter()
+                    .find(|c| c.pool_size == r)
+                    .map(describe_capacity)
+                    .unwrap_or_default(),
+                s.floor_pool_size
+                    .map_or("none".to_string(), |f| f.to_string()),
+                self.planned_growth,
+                s.ceiling_pool_size
+            ),
+            None => format!(
+                "no feasible pool.max_size meets the SLO (ceiling {} = the database limit)",
+                s.ceiling_pool_size
+            ),
+        };
+        format!("{current}; {recommended}")
     }
 
-    /// Why `--check` fails, if it does: the current setting misses the SLO at the planned growth.
+    /// Why `--check` fails, if it does: the current setting does not carry the planned
+    /// growth in every condition (all instances, one lost, a deploy) or the database cannot hold it.
     pub fn check_failure(&self) -> Option<String> {
         let s = self.main();
         match s.current_passes_planned_growth {
             Some(true) => None,
             Some(false) => Some(format!(
-                "pool.max_size = {} fails the SLO (p99 <= {} ms, errors <= {}) at the planned growth {:.2}x; {}",
+                "pool.max_size = {} does not carry the planned growth {:.2}x (SLO p99 <= {} ms, errors <= {}): {}",
                 self.current_pool_size,
+                self.planned_growth,
                 self.slo_latency_p99_ms,
                 self.slo_error_rate,
-                self.planned_growth,
                 s.current_reason.clone().unwrap_or_default()
             )),
             None => Some(s.current_reason.clone().unwrap_or_else(|| "the current setting was not evaluated".into())),
@@ -141,8 +178,41 @@ impl Recommendations {
     }
 }
 
+/// "carries 2.25x normally, 1.90x with one instance lost, 2.00x during a deploy".
+pub fn describe_capacity(c: &SizeCapacity) -> String {
+    if !c.feasible {
+        return format!("is infeasible ({})", c.limited_by);
+    }
+    let g = |v: Option<f64>| {
+        v.map_or("less than the lowest swept growth".to_string(), |g| {
+            format!("{g:.2}x")
+        })
+    };
+    match (c.carries_instance_lost, c.carries_deploy) {
+        (None, None) if c.limited_by.contains("not evaluated") => {
+            format!("carries {} with all instances serving", g(c.carries_normal))
+        }
+        _ => format!(
+            "carries {} normally, {} with {}, {} during a deploy",
+            g(c.carries_normal),
+            g(c.carries_instance_lost),
+            match c.instances_lost {
+                1 => "one instance lost".to_string(),
+                n => format!("{n} instances lost"),
+            },
+            g(c.carries_deploy)
+        ),
+    }
+}
+
 /// Builds the recommendations from aggregated points.
-pub fn recommend(experiment: &Experiment, points: &[PointResult]) -> Recommendations {
+/// The degraded conditions (an instance lost, a deploy) are simulated for the first
+/// scenario only, on `threads` threads; the others report them as not evaluated.
+pub fn recommend(
+    experiment: &Experiment,
+    points: &[PointResult],
+    threads: Option<usize>,
+) -> anyhow::Result<Recommendations> {
     let baseline = &experiment.baseline;
     let pool_axis = pool_axis(experiment);
     let growth_axis = growth_axis(experiment);
@@ -166,7 +236,8 @@ pub fn recommend(experiment: &Experiment, points: &[PointResult]) -> Recommendat
     }
     let scenarios = scenario_keys
         .iter()
-        .map(|(variant, key)| {
+        .enumerate()
+        .map(|(index, (variant, key))| {
             let members: Vec<&PointResult> = points
                 .iter()
                 .filter(|p| {
@@ -182,13 +253,13 @@ pub fn recommend(experiment: &Experiment, points: &[PointResult]) -> Recommendat
                     value: *v,
                 })
                 .collect();
-            let mut scenario = scenario(experiment, fixed, &members);
+            let mut scenario = scenario(experiment, fixed, &members, index == 0, threads)?;
             scenario.variant = experiment.variants[*variant].name.clone();
-            scenario
+            Ok(scenario)
         })
-        .collect();
+        .collect::<anyhow::Result<Vec<Scenario>>>()?;
 
-    Recommendations {
+    Ok(Recommendations {
         model: baseline.name.clone(),
         experiment: experiment.name.clone(),
         slo_latency_p99_ms: experiment.slo.latency_p99_ms,
@@ -197,14 +268,16 @@ pub fn recommend(experiment: &Experiment, points: &[PointResult]) -> Recommendat
         planned_growth: experiment.planned_growth,
         current_pool_size: baseline.pool.max_size,
         instances: baseline.fleet.instances,
-        surge_instances: experiment.surge,
+        surge_instances: experiment.surge_for(baseline.fleet.instances),
+        instance_loss: experiment.instance_loss,
+        objective: experiment.objective,
         max_connections: baseline.database.max_connections,
         reserved_connections: baseline.database.reserved_connections,
         other_connections: baseline.database.other_connections,
         replications: experiment.replications,
         confidence: crate::sweep::CONFIDENCE,
         scenarios,
-    }
+    })
 }
 
 fn growths_of(points: &[&PointResult]) -> Vec<f64> {
@@ -237,7 +310,7 @@ fn database_limit(experiment: &Experiment, point: &PointResult) -> u32 {
     let slots = point
         .max_connections
         .saturating_sub(db.reserved_connections + db.other_connections);
-    slots / (point.instances + experiment.surge).max(1)
+    slots / (point.instances + experiment.surge_for(point.instances)).max(1)
 }
 
 /// The first size past the best p99 whose p99 is significantly worse (interval entirely above the best's).
@@ -303,31 +376,53 @@ fn growth_level(experiment: &Experiment, points: &[&PointResult], growth: f64) -
     }
 }
 
-/// Recommends for each level the smallest safe size of the swept level that covers
-/// its growth plus headroom, or says why there is none.
-fn plan(experiment: &Experiment, levels: &mut [GrowthLevel]) {
-    let own: Vec<(f64, Option<[u32; 2]>, Option<String>)> = levels
+/// Each level's floor: the smallest feasible size that carries the level's growth
+/// plus headroom in every condition, or why there is none.
+fn plan(experiment: &Experiment, levels: &mut [GrowthLevel], sizes: &[SizeCapacity]) {
+    let own: Vec<(f64, Option<String>)> = levels
         .iter()
-        .map(|l| (l.growth, l.safe_range, l.reason.clone()))
+        .map(|l| (l.growth, l.reason.clone()))
         .collect();
     for level in levels.iter_mut() {
         let planned = level.planned_for_growth;
-        let target = own.iter().find(|(g, _, _)| *g >= planned - GROWTH_EPSILON);
+        let target = own.iter().find(|(g, _)| *g >= planned - GROWTH_EPSILON);
         let why_not = match target {
             None => Some(format!(
                 "growth {planned:.2}x (this level plus {:.0}% headroom) is beyond the swept range; extend traffic.growth to at least {planned:.2}",
                 experiment.headroom * 100.0
             )),
-            Some((_, Some([smallest, _]), _)) => {
-                level.recommended_pool_size = Some(*smallest);
-                None
+            Some((g, reason)) => {
+                level.recommended_pool_size = floor_for(sizes, *g);
+                level.recommended_pool_size.is_none().then(|| match reason {
+                    Some(r) => format!("at the planned growth {g:.2}x: {r}"),
+                    None => format!("at the planned growth {g:.2}x no feasible size meets the SLO in every condition (all instances, an instance lost, a deploy)"),
+                })
             }
-            Some((g, None, reason)) => Some(format!("at the planned growth {g:.2}x: {}", reason.clone().unwrap_or_default())),
         };
         if level.reason.is_none() {
             level.reason = why_not;
         }
     }
+}
+
+/// The smallest feasible size that carries `growth` in every condition.
+fn floor_for(sizes: &[SizeCapacity], growth: f64) -> Option<u32> {
+    sizes
+        .iter()
+        .filter(|c| c.carries.is_some_and(|g| g >= growth - GROWTH_EPSILON))
+        .map(|c| c.pool_size)
+        .min()
+}
+
+/// The feasible size that carries the most growth in every condition (ties: the smaller).
+fn most_growth(sizes: &[SizeCapacity]) -> Option<&SizeCapacity> {
+    sizes
+        .iter()
+        .filter(|c| c.carries.is_some())
+        .fold(None, |best: Option<&SizeCapacity>, c| match best {
+            Some(b) if b.carries >= c.carries => Some(b),
+            _ => Some(c),
+        })
 }
 
 fn explain_no_safe_value(
@@ -341,11 +436,12 @@ fn explain_no_safe_value(
     let instances = level
         .first()
         .map_or(experiment.baseline.fleet.instances, |p| p.instances);
-    let fleet = instances + experiment.surge;
+    let surge = experiment.surge_for(instances);
+    let fleet = instances + surge;
     match min_meeting {
         Some(m) if m > db_limit => format!(
             "database limit: the SLO needs {m} connections per instance, but ({instances} instances + {} surge) x {m} + {} other + {} reserved = {} > max_connections {}; raise max_connections, put PgBouncer in front, or shorten how long a request holds its connection (e.g. hash passwords outside the transaction: connection_scope = \"step\")",
-            experiment.surge,
+            surge,
             db.other_connections,
             db.reserved_connections,
             fleet * m + db.other_connections + db.reserved_connections,
@@ -436,59 +532,188 @@ fn alert_thresholds(
     })
 }
 
-fn scenario(experiment: &Experiment, fixed: Vec<AxisValue>, points: &[&PointResult]) -> Scenario {
+/// The sweep's points per swept pool size, each in growth order.
+fn size_series<'a>(points: &[&'a PointResult], growths: &[f64]) -> Vec<SizeSeries<'a>> {
+    let mut sizes: Vec<u32> = points.iter().map(|p| p.pool_size).collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    sizes
+        .into_iter()
+        .map(|pool_size| SizeSeries {
+            pool_size,
+            points: growths
+                .iter()
+                .filter_map(|g| {
+                    at_growth(points, *g)
+                        .into_iter()
+                        .find(|p| p.pool_size == pool_size)
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+fn scenario(
+    experiment: &Experiment,
+    fixed: Vec<AxisValue>,
+    points: &[&PointResult],
+    degraded: bool,
+    threads: Option<usize>,
+) -> anyhow::Result<Scenario> {
     let growths = growths_of(points);
     let mut levels: Vec<GrowthLevel> = growths
         .iter()
         .map(|g| growth_level(experiment, points, *g))
         .collect();
-    plan(experiment, &mut levels);
-    let current = experiment.baseline.pool.max_size;
-    let current_series: Vec<&PointResult> = growths
-        .iter()
-        .filter_map(|g| {
-            at_growth(points, *g)
-                .into_iter()
-                .find(|p| p.pool_size == current)
-        })
+    let series = size_series(points, &growths);
+    let complete: Vec<SizeSeries> = series
+        .into_iter()
+        .filter(|s| s.points.len() == growths.len())
         .collect();
-    let (carries, passes_planned, reason) = if current_series.len() < growths.len() {
-        (None, None, Some(format!("the current pool.max_size = {current} is not among the swept sizes; add it to the sweep")))
-    } else {
-        let carries = current_series
-            .iter()
-            .take_while(|p| p.slo_pass)
-            .last()
-            .map(|p| p.growth);
-        let planned = experiment.planned_growth;
-        match current_series.iter().find(|p| p.growth >= planned - GROWTH_EPSILON) {
-            None => (carries, None, Some(format!("the planned growth {planned:.2}x is beyond the swept growth; extend traffic.growth to at least {planned:.2}"))),
-            Some(p) => {
-                let why = (!p.slo_pass).then(|| {
-                    format!(
-                        "at {:.2}x: p99 {:.0} ms (95% CI up to {:.0} ms), error rate {:.3}% (up to {:.3}%)",
-                        p.growth,
-                        p.latency_p99_ms.mean,
-                        p.latency_p99_ms.hi,
-                        p.error_rate.mean * 100.0,
-                        p.error_rate.hi * 100.0
-                    )
-                });
-                (carries, Some(p.slo_pass), why)
-            }
-        }
+    let sizes = carried_growth(experiment, &complete, degraded, threads)?;
+    plan(experiment, &mut levels, &sizes);
+    let planned = level_at_or_above(&levels, experiment.planned_growth).map(|l| l.growth);
+    let floor = planned.and_then(|g| floor_for(&sizes, g));
+    let recommended = match experiment.objective {
+        Objective::MaxGrowth => most_growth(&sizes).map(|c| c.pool_size),
+        Objective::MinConnections => floor,
     };
-    let recommended = level_at_or_above(&levels, experiment.baseline.traffic.growth)
-        .and_then(|l| l.recommended_pool_size);
-    Scenario {
+    let ceiling = points
+        .first()
+        .map(|p| database_limit(experiment, p))
+        .unwrap_or(0);
+    let current_size = experiment.baseline.pool.max_size;
+    let current = sizes.iter().find(|c| c.pool_size == current_size).cloned();
+    let (passes_planned, reason) = current_verdict(experiment, current.as_ref(), planned);
+    let why = why_recommended(experiment, &sizes, current.as_ref(), recommended, floor);
+    let runway = runway_of(experiment, &sizes, current.as_ref(), recommended, &growths);
+    Ok(Scenario {
         variant: String::new(),
         fixed,
-        current_carries_growth: carries,
+        current_carries_growth: current.as_ref().and_then(|c| c.carries),
         current_passes_planned_growth: passes_planned,
         current_reason: reason,
-        alerts_current: alert_thresholds(points, &growths, current),
+        alerts_current: alert_thresholds(points, &growths, current_size),
         alerts_recommended: recommended.and_then(|size| alert_thresholds(points, &growths, size)),
         levels,
+        recommended_pool_size: recommended,
+        floor_pool_size: floor,
+        ceiling_pool_size: ceiling,
+        recommendation_why: why,
+        current,
+        runway,
+        sizes,
+    })
+}
+
+/// Whether today's setting carries the planned growth, and if not, why.
+fn current_verdict(
+    experiment: &Experiment,
+    current: Option<&SizeCapacity>,
+    planned_level: Option<f64>,
+) -> (Option<bool>, Option<String>) {
+    let size = experiment.baseline.pool.max_size;
+    let planned = experiment.planned_growth;
+    let Some(c) = current else {
+        return (None, Some(format!("the current pool.max_size = {size} is not among the swept sizes; add it to the sweep")));
+    };
+    let Some(level) = planned_level else {
+        return (None, Some(format!("the planned growth {planned:.2}x is beyond the swept growth; extend traffic.growth to at least {planned:.2}")));
+    };
+    let passes = c.carries.is_some_and(|g| g >= level - GROWTH_EPSILON);
+    let reason = (!passes).then(|| match c.carries {
+        _ if !c.feasible => c.limited_by.clone(),
+        Some(g) => format!("it carries only {g:.2}x, limited by {}", c.limited_by),
+        None => format!(
+            "it misses the SLO at the lowest swept growth ({})",
+            c.limited_by
+        ),
+    });
+    (Some(passes), reason)
+}
+
+/// One sentence on why the recommendation is what it is, compared with today's setting.
+fn why_recommended(
+    experiment: &Experiment,
+    sizes: &[SizeCapacity],
+    current: Option<&SizeCapacity>,
+    recommended: Option<u32>,
+    floor: Option<u32>,
+) -> String {
+    let Some(r) = recommended else {
+        return "no feasible pool size meets the SLO in every condition; see the reasons per growth level".into();
+    };
+    let carried = |size: u32| {
+        sizes
+            .iter()
+            .find(|c| c.pool_size == size)
+            .and_then(|c| c.carries)
+    };
+    let g = |v: Option<f64>| v.map_or("none".to_string(), |g| format!("{g:.2}x"));
+    let today = experiment.baseline.pool.max_size;
+    match (experiment.objective, current) {
+        (Objective::MinConnections, _) => format!("{r} is the smallest feasible size that carries the planned {:.2}x in every condition (objective = \"min_connections\")", experiment.planned_growth),
+        (_, Some(c)) if c.pool_size == r => format!("today's {today} already carries the most growth of any feasible size ({})", g(c.carries)),
+        (_, Some(c)) if c.feasible && c.carries == carried(r) => format!("{r} carries as much as today's {today} ({}) with fewer connections", g(c.carries)),
+        (_, Some(c)) if !c.feasible => format!("today's {today} is beyond what the database can hold; {r} carries {} and fits", g(carried(r))),
+        (_, Some(c)) => format!(
+            "{r} carries {} in every condition against {} for today's {today} (limited by {}); smaller sizes run out of connections first and larger ones gain nothing or exceed the database{}",
+            g(carried(r)),
+            g(c.carries),
+            c.limited_by,
+            floor.map(|f| format!(" (the smallest that carries the planned growth is {f})")).unwrap_or_default()
+        ),
+        (_, None) => format!("{r} carries {} in every condition, the most of any feasible swept size (today's {today} was not swept)", g(carried(r))),
+    }
+}
+
+fn runway_of(
+    experiment: &Experiment,
+    sizes: &[SizeCapacity],
+    current: Option<&SizeCapacity>,
+    recommended: Option<u32>,
+    growths: &[f64],
+) -> Option<Runway> {
+    let monthly = experiment.monthly_growth?;
+    let today = experiment.baseline.traffic.growth;
+    let top = growths.last().copied().unwrap_or(today);
+    let from = experiment.runway_from;
+    let item = |c: &SizeCapacity| runway::item(c.pool_size, c.carries, today, monthly, from, top);
+    let best = most_growth(sizes);
+    let binding = match best {
+        None => "no feasible pool size meets the SLO today: add database cores, cut the work per request, or add a proxy".to_string(),
+        Some(b) if b.carries.is_some_and(|g| g >= top - GROWTH_EPSILON) => format!("pool size {} still meets the SLO at the top of the swept growth ({top:.2}x): extend traffic.growth to see what binds next", b.pool_size),
+        Some(b) => binding_constraint(experiment, b, sizes),
+    };
+    Some(Runway {
+        monthly_growth: monthly,
+        current: current.map(item),
+        recommended: recommended
+            .and_then(|r| sizes.iter().find(|c| c.pool_size == r))
+            .map(item),
+        any_pool_size: best.map(item),
+        binding,
+    })
+}
+
+/// What stops every pool size beyond the best one's carried growth, and what then.
+fn binding_constraint(
+    experiment: &Experiment,
+    best: &SizeCapacity,
+    sizes: &[SizeCapacity],
+) -> String {
+    let ceiling = sizes
+        .iter()
+        .filter(|c| c.feasible)
+        .map(|c| c.pool_size)
+        .max();
+    let db = &experiment.baseline.database;
+    if ceiling == Some(best.pool_size) && sizes.iter().any(|c| !c.feasible) {
+        format!("beyond {}, max_connections binds: larger pools would need more than the database's {} connections; then raise max_connections, run fewer instances with bigger pools, or put PgBouncer in front", best.carries.map_or("today".into(), |g| format!("{g:.2}x")), db.max_connections)
+    } else if best.limited_by.contains("database") {
+        best.limited_by.clone()
+    } else {
+        format!("beyond {}, more connections do not help ({} with pool size {}): the database's {} cores or the work per request bind; then add database cores, cut the time a request holds its connection, or add a proxy in transaction mode", best.carries.map_or("today".into(), |g| format!("{g:.2}x")), best.limited_by, best.pool_size, db.cores)
     }
 }
 

@@ -117,6 +117,9 @@ pub fn points_csv(experiment: &Experiment, points: &[PointResult]) -> anyhow::Re
             "peak_db_connections",
             "fleet_connections",
             "max_connections",
+            "surge_instances",
+            "feasible",
+            "simulated_slo_pass",
             "slo_pass",
         ]
         .map(String::from),
@@ -137,6 +140,9 @@ pub fn points_csv(experiment: &Experiment, points: &[PointResult]) -> anyhow::Re
             p.peak_db_connections.to_string(),
             p.fleet_connections.to_string(),
             p.max_connections.to_string(),
+            p.surge_instances.to_string(),
+            p.feasible.to_string(),
+            p.simulated_slo_pass.to_string(),
             p.slo_pass.to_string(),
         ]);
         writer.write_record(&row)?;

@@ -9,7 +9,7 @@ use std::fmt::Write;
 use crate::config::duration::format_duration;
 use crate::config::experiment::Experiment;
 use crate::config::timeline::EventAction;
-use crate::recommend::{Recommendations, Scenario};
+use crate::recommend::{describe_capacity, Recommendations, Scenario};
 use crate::sweep::PointResult;
 
 fn growth(g: f64) -> String {
@@ -46,56 +46,48 @@ fn summary(out: &mut String, experiment: &Experiment, rec: &Recommendations, s: 
     let db = &experiment.baseline.database;
     let today = experiment.baseline.traffic.growth;
     let _ = writeln!(out, "## Summary\n");
-    let carries = match s.current_carries_growth {
-        Some(g) => format!("meets the SLO up to **{}** of today's traffic", growth(g)),
-        None => "**fails the SLO at every swept growth level**".into(),
-    };
     let _ = writeln!(
         out,
-        "- **Current setting:** `pool.max_size = {}` on each of {} instances {carries} (SLO: p99 ≤ {}, error rate ≤ {}).",
+        "- **Current setting:** `pool.max_size = {}` on each of {} instances {} (SLO: p99 ≤ {}, error rate ≤ {}).",
         rec.current_pool_size,
         rec.instances,
+        s.current
+            .as_ref()
+            .map_or("was not swept".into(), |c| format!("{}, so it carries **{}**", describe_capacity(c), c.carries.map_or("less than the lowest swept growth".into(), growth))),
         ms(rec.slo_latency_p99_ms),
         percent(rec.slo_error_rate)
     );
-    if let Some(level) = crate::recommend::level_at_or_above(&s.levels, today) {
-        match level.safe_range {
-            Some([lo, hi]) => {
-                let _ = writeln!(
-                    out,
-                    "- **Safe range at {}:** {lo} to {hi} connections per instance.",
-                    growth(level.growth)
-                );
-            }
-            None => {
-                let _ = writeln!(
-                    out,
-                    "- **Safe range at {}:** none. {}",
-                    growth(level.growth),
-                    level.reason.clone().unwrap_or_default()
-                );
-            }
+    match s.recommended_pool_size {
+        Some(r) => {
+            let _ = writeln!(
+                out,
+                "- **Recommended:** `pool.max_size = {r}`: {}. Floor {} (the smallest size that carries the planned {} in every condition), ceiling {} (the most the database holds).",
+                s.recommendation_why,
+                opt(s.floor_pool_size),
+                growth(rec.planned_growth),
+                s.ceiling_pool_size
+            );
         }
-        match level.recommended_pool_size {
-            Some(size) => {
-                let _ = writeln!(
-                    out,
-                    "- **Recommended:** `pool.max_size = {size}`, sized for {} ({} plus {:.0}% headroom).",
-                    growth(level.planned_for_growth),
-                    growth(level.growth),
-                    rec.headroom * 100.0
-                );
-            }
-            None => {
-                let _ = writeln!(
-                    out,
-                    "- **Recommended:** no safe value for {}. {}",
-                    growth(level.planned_for_growth),
-                    level.reason.clone().unwrap_or_default()
-                );
-            }
+        None => {
+            let _ = writeln!(out, "- **Recommended:** none. {}.", s.recommendation_why);
         }
     }
+    if let Some(runway) = &s.runway {
+        let line = |item: &Option<crate::recommend::runway::RunwayItem>| {
+            item.as_ref()
+                .map_or("not swept".into(), crate::recommend::runway::describe)
+        };
+        let _ = writeln!(
+            out,
+            "- **Runway at {:.1}% growth a month:** today's setting {}; the recommended {}; no pool size helps after {}: {}.",
+            runway.monthly_growth * 100.0,
+            line(&runway.current),
+            line(&runway.recommended),
+            line(&runway.any_pool_size),
+            runway.binding
+        );
+    }
+    let _ = today;
     let planned = match s.current_passes_planned_growth {
         Some(true) => format!(
             "the current setting **passes** at the planned growth {}.",
@@ -162,9 +154,45 @@ fn summary(out: &mut String, experiment: &Experiment, rec: &Recommendations, s: 
     let _ = writeln!(out);
 }
 
+/// What each pool size carries per condition, and what limits it.
+fn sizes_table(out: &mut String, rec: &Recommendations, s: &Scenario) {
+    let _ = writeln!(out, "## What each pool size carries\n");
+    let _ = writeln!(out, "The growth a size carries is the lowest of three conditions: all {} instances serving; {} instance(s) lost, their traffic spread over the rest; and a rolling deploy ({} surge instance(s) with full pools, one batch draining). Sizes the database cannot hold during a deploy are infeasible, whatever the simulation measured.\n", rec.instances, rec.instance_loss, rec.surge_instances);
+    let _ = writeln!(out, "| pool size | connections needed | all instances | instance lost | deploy | carries | limited by |");
+    let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---|");
+    let g = |v: Option<f64>| v.map_or("–".to_string(), growth);
+    for c in &s.sizes {
+        let mark = match (
+            Some(c.pool_size) == s.recommended_pool_size,
+            c.pool_size == rec.current_pool_size,
+        ) {
+            (true, true) => " (current, recommended)",
+            (true, false) => " (recommended)",
+            (false, true) => " (current)",
+            _ => "",
+        };
+        let _ = writeln!(
+            out,
+            "| {}{mark} | {} | {} | {} | {} | {} | {} |",
+            c.pool_size,
+            c.connections_needed,
+            g(c.carries_normal),
+            g(c.carries_instance_lost),
+            g(c.carries_deploy),
+            if c.feasible {
+                format!("**{}**", g(c.carries))
+            } else {
+                "infeasible".into()
+            },
+            c.limited_by.replace('|', "/")
+        );
+    }
+    let _ = writeln!(out);
+}
+
 fn levels_table(out: &mut String, s: &Scenario) {
     let _ = writeln!(out, "## Recommendations by growth level\n");
-    let _ = writeln!(out, "| growth | smallest size meeting SLO | database holds | contention limit | safe range | plan for | recommended | why not |");
+    let _ = writeln!(out, "| growth | smallest size meeting SLO | database holds | contention limit | safe range | plan for | floor (every condition) | why not |");
     let _ = writeln!(out, "|---:|---:|---:|---:|:---:|---:|---:|---|");
     for l in &s.levels {
         let _ = writeln!(
@@ -456,6 +484,7 @@ fn capacity_sections(
         let _ = writeln!(out_inner, "The summary, tables and charts show the scenario {}; recommendations.json has every scenario.\n", fixed.join(", "));
     }
     summary(out_inner, experiment, rec, s);
+    sizes_table(out_inner, rec, s);
     levels_table(out_inner, s);
 
     let _ = writeln!(out_inner, "## Charts\n");
