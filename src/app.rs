@@ -38,6 +38,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, AppError> {
         Command::Sweep(args) => crate::sweep::run_sweep_command(&args),
         Command::Validate(args) => validate(&args),
         Command::Check(args) => check_files(&args),
+        Command::Fit(args) => crate::fit::command::run(&args),
     }
 }
 

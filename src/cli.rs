@@ -26,6 +26,8 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Check model or experiment files for errors without simulating.
     Check(CheckArgs),
+    /// Fit time distributions to measured durations (samples, histogram, pg_stat_statements).
+    Fit(crate::fit::command::FitArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -8,6 +8,7 @@ pub mod analytic;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod fit;
 pub mod model;
 pub mod recommend;
 pub mod report;

@@ -10,6 +10,7 @@ pub mod error;
 pub mod experiment;
 pub mod model;
 pub mod overrides;
+pub mod prometheus;
 pub mod timeline;
 
 pub use error::InputError;

@@ -5,6 +5,7 @@
 
 pub mod charts;
 pub mod csv;
+pub mod line_chart;
 pub mod markdown;
 pub mod plotting;
 pub mod table;
