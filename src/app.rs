@@ -39,6 +39,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, AppError> {
         Command::Validate(args) => validate(&args),
         Command::Check(args) => check_files(&args),
         Command::Fit(args) => crate::fit::command::run(&args),
+        Command::Calibrate(args) => crate::calibrate::command::run(&args),
     }
 }
 

@@ -28,6 +28,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Fit time distributions to measured durations (samples, histogram, pg_stat_statements).
     Fit(crate::fit::command::FitArgs),
+    /// Replay observed traffic through a model and compare with observed Prometheus series.
+    Calibrate(crate::calibrate::command::CalibrateArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -6,6 +6,7 @@
 
 pub mod analytic;
 pub mod app;
+pub mod calibrate;
 pub mod cli;
 pub mod config;
 pub mod fit;
