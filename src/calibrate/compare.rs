@@ -144,6 +144,96 @@ impl Comparison {
     }
 }
 
+/// A simulated per-interval value from one sample (fleet totals), given the step (s)
+/// and the divisor for per-pool comparisons.
+type Simulated = fn(&IntervalSample, f64, f64) -> f64;
+
+/// A comparable metric: key, words, unit, the observed series and the simulated value.
+struct Definition<'a> {
+    key: &'static str,
+    label: &'static str,
+    unit: &'static str,
+    observed: Option<&'a Vec<f64>>,
+    simulated: Simulated,
+}
+
+fn metric_definitions(observed: &Observed) -> Vec<Definition<'_>> {
+    let define = |key, label, unit, observed, simulated| Definition {
+        key,
+        label,
+        unit,
+        observed,
+        simulated,
+    };
+    let in_use = observed
+        .in_use_average
+        .as_ref()
+        .or(observed.active.as_ref());
+    let hold: Simulated = |s, step, _| {
+        if s.succeeded > 0.0 {
+            s.connections_in_use * step / s.succeeded * 1e3
+        } else {
+            f64::NAN
+        }
+    };
+    vec![
+        define(
+            "connections_in_use",
+            "connections in use",
+            "connections",
+            in_use,
+            |s, _, per| s.connections_in_use / per,
+        ),
+        define(
+            "pending",
+            "threads waiting for a connection",
+            "threads",
+            observed.pending.as_ref(),
+            |s, _, per| s.pending / per,
+        ),
+        define(
+            "hold_ms",
+            "hold time",
+            "ms",
+            observed.hold_ms.as_ref(),
+            hold,
+        ),
+        define(
+            "throughput",
+            "completed requests",
+            "per s",
+            observed.holds_per_s.as_ref(),
+            |s, step, per| s.succeeded / step / per,
+        ),
+        define(
+            "timeouts",
+            "acquire timeouts",
+            "per s",
+            observed.timeouts_per_s.as_ref(),
+            |s, step, per| s.acquire_timeout / step / per,
+        ),
+        define(
+            "error_rate",
+            "error rate",
+            "",
+            observed.error_rate.as_ref(),
+            |s, _, _| s.error_rate(),
+        ),
+    ]
+}
+
+/// sum(mean per step x count per step) / sum(count): the window's mean from per-step means.
+fn window_mean(means: &Option<Vec<f64>>, per_second: &Option<Vec<f64>>, step: f64) -> Option<f64> {
+    let (means, rates) = (means.as_ref()?, per_second.as_ref()?);
+    let (total, count) = means
+        .iter()
+        .zip(rates)
+        .map(|(m, r)| (*m, r * step))
+        .filter(|(m, c)| m.is_finite() && c.is_finite() && *c > 0.0)
+        .fold((0.0, 0.0), |t, (m, c)| (t.0 + m * c, t.1 + c));
+    (count > 0.0).then_some(total / count)
+}
+
 /// Compares a replay's series (fleet totals) with the observations.
 pub fn compare(
     observed: &Observed,
@@ -158,113 +248,36 @@ pub fn compare(
     } else {
         1.0
     };
-    let sim = |f: &dyn Fn(&IntervalSample) -> f64| -> Vec<f64> {
-        (0..n).map(|k| series.get(k).map_or(f64::NAN, f)).collect()
-    };
-    let mut metrics = Vec::new();
-    let in_use = sim(&|s| s.connections_in_use / per);
-    if let Some(average) = &observed.in_use_average {
-        metrics.push(MetricComparison::new(
-            "connections_in_use",
-            "connections in use",
-            "connections",
-            average.clone(),
-            in_use.clone(),
-        ));
-    } else if let Some(active) = &observed.active {
-        metrics.push(MetricComparison::new(
-            "connections_in_use",
-            "connections in use",
-            "connections",
-            active.clone(),
-            in_use.clone(),
-        ));
-    }
-    if let Some(pending) = &observed.pending {
-        metrics.push(MetricComparison::new(
-            "pending",
-            "threads waiting for a connection",
-            "threads",
-            pending.clone(),
-            sim(&|s| s.pending / per),
-        ));
-    }
-    let sim_hold = sim(&|s| {
-        if s.succeeded > 0.0 {
-            s.connections_in_use * step / s.succeeded * 1e3
-        } else {
-            f64::NAN
-        }
-    });
-    if let Some(hold) = &observed.hold_ms {
-        metrics.push(MetricComparison::new(
-            "hold_ms",
-            "hold time",
-            "ms",
-            hold.clone(),
-            sim_hold,
-        ));
-    }
-    if let Some(holds) = &observed.holds_per_s {
-        metrics.push(MetricComparison::new(
-            "throughput",
-            "completed requests",
-            "per s",
-            holds.clone(),
-            sim(&|s| s.succeeded / step / per),
-        ));
-    }
-    if let Some(timeouts) = &observed.timeouts_per_s {
-        metrics.push(MetricComparison::new(
-            "timeouts",
-            "acquire timeouts",
-            "per s",
-            timeouts.clone(),
-            sim(&|s| s.acquire_timeout / step / per),
-        ));
-    }
-    if let Some(errors) = &observed.error_rate {
-        metrics.push(MetricComparison::new(
-            "error_rate",
-            "error rate",
-            "",
-            errors.clone(),
-            sim(&|s| s.error_rate()),
-        ));
-    }
+    let metrics = metric_definitions(observed)
+        .into_iter()
+        .filter_map(|d| {
+            let simulated = (0..n)
+                .map(|k| {
+                    series
+                        .get(k)
+                        .map_or(f64::NAN, |s| (d.simulated)(s, step, per))
+                })
+                .collect();
+            Some(MetricComparison::new(
+                d.key,
+                d.label,
+                d.unit,
+                d.observed?.clone(),
+                simulated,
+            ))
+        })
+        .collect();
     let area: f64 = series
         .iter()
         .take(n)
         .map(|s| s.connections_in_use * step)
         .sum();
     let finished: f64 = series.iter().take(n).map(|s| s.succeeded).sum();
-    let model_hold_ms = area / finished * 1e3;
-    let total_ratio = |a: &Option<Vec<f64>>, b: &Option<Vec<f64>>| match (a, b) {
-        (Some(sums), Some(counts)) => {
-            let (s, c) = sums
-                .iter()
-                .zip(counts)
-                .filter(|(s, c)| s.is_finite() && c.is_finite() && **c > 0.0)
-                .fold((0.0, 0.0), |t, (s, c)| (t.0 + s * c, t.1 + c));
-            (c > 0.0).then_some(s / c)
-        }
-        _ => None,
-    };
-    let holds_count = observed
-        .holds_per_s
-        .as_ref()
-        .map(|v| v.iter().map(|x| x * step).collect());
-    let observed_hold_ms = total_ratio(&observed.hold_ms, &holds_count);
-    let acquire_counts = observed
-        .acquires_per_s
-        .as_ref()
-        .map(|v| v.iter().map(|x| x * step).collect());
-    let observed_acquire_ms = total_ratio(&observed.acquire_ms, &acquire_counts);
     let mut comparison = Comparison {
         metrics,
-        model_hold_ms,
-        observed_hold_ms,
-        observed_acquire_ms,
+        model_hold_ms: area / finished * 1e3,
+        observed_hold_ms: window_mean(&observed.hold_ms, &observed.holds_per_s, step),
+        observed_acquire_ms: window_mean(&observed.acquire_ms, &observed.acquires_per_s, step),
         model_pool_wait_ms: summary.pool_wait_ms.mean,
         verdicts: Vec::new(),
     };

@@ -89,6 +89,33 @@ fn ratio(numerator: &[f64], denominator: &[f64], scale: f64) -> Vec<f64> {
         .collect()
 }
 
+/// Reads the series at `file` (relative to `base`), checked against the request rate's timestamps.
+fn load_aligned(
+    base: &Path,
+    key: &str,
+    file: Option<&str>,
+    combine: Combine,
+    (rate, rate_path): (&RangeSeries, &Path),
+) -> Result<Option<Vec<f64>>, InputError> {
+    let Some(file) = file else { return Ok(None) };
+    let series_path = base.join(file);
+    let series = read_range_series(&series_path, combine)?;
+    if series.times_s != rate.times_s {
+        return Err(InputError::new(
+            &series_path,
+            format!(
+                "timestamps differ from the request rate's ({}): {} samples from {} step {} s, against {} from {} step {} s",
+                rate_path.display(),
+                series.times_s.len(), series.times_s[0], series.step_s,
+                rate.times_s.len(), rate.times_s[0], rate.step_s
+            ),
+        )
+        .field(key)
+        .hint("export every series with the same start, end and step"));
+    }
+    Ok(Some(series.values))
+}
+
 /// Reads OBS.toml and every series it names.
 pub fn read_observed(path: &Path) -> Result<Observed, InputError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
@@ -116,27 +143,8 @@ pub fn read_observed(path: &Path) -> Result<Observed, InputError> {
     } else {
         Combine::Sum
     };
-    let load = |key: &str,
-                value: &Option<String>,
-                combine|
-     -> Result<Option<Vec<f64>>, InputError> {
-        let Some(file) = value else { return Ok(None) };
-        let series_path = base.join(file);
-        let series: RangeSeries = read_range_series(&series_path, combine)?;
-        if series.times_s != rate.times_s {
-            return Err(InputError::new(
-                &series_path,
-                format!(
-                    "timestamps differ from the request rate's ({}): {} samples from {} step {} s, against {} from {} step {} s",
-                    file_display(&rate_path),
-                    series.times_s.len(), series.times_s[0], series.step_s,
-                    rate.times_s.len(), rate.times_s[0], rate.step_s
-                ),
-            )
-            .field(key)
-            .hint("export every series with the same start, end and step"));
-        }
-        Ok(Some(series.values))
+    let load = |key: &str, value: &Option<String>, combine| {
+        load_aligned(base, key, value.as_deref(), combine, (&rate, &rate_path))
     };
     let counter = |key: &str, value: &Option<String>| {
         load(key, value, pool_combine).map(|v| v.map(|v| increases(&v)))
@@ -189,8 +197,4 @@ pub fn read_observed(path: &Path) -> Result<Observed, InputError> {
             .map(|(k, _)| k.to_string())
             .collect(),
     })
-}
-
-fn file_display(path: &Path) -> String {
-    path.display().to_string()
 }

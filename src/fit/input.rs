@@ -185,7 +185,7 @@ fn read_csv(path: &Path, unit: Option<TimeUnit>) -> Result<FitInput, InputError>
         let value = cell.parse::<f64>().ok().filter(|v| v.is_finite());
         match value {
             Some(v) if v > 0.0 => values_s.push(v * unit.seconds()),
-            Some(v) if v == 0.0 => zeros_dropped += 1,
+            Some(0.0) => zeros_dropped += 1,
             _ => {
                 return Err(bad(
                     path,
