@@ -444,3 +444,61 @@ fn check_histogram(path: &Path, h: &BucketHistogram) -> Result<(), InputError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str, extension: &str) -> tempfile::TempPath {
+        let file = tempfile::Builder::new()
+            .suffix(extension)
+            .tempfile()
+            .unwrap();
+        std::fs::write(file.path(), text).unwrap();
+        file.into_temp_path()
+    }
+
+    #[test]
+    fn sums_or_averages_the_series_of_one_query() {
+        let path = file(
+            r#"{"status":"success","data":{"resultType":"matrix","result":[
+            {"metric":{"pod":"a"},"values":[[100,"1"],[110,"3"],[120,"5"]]},
+            {"metric":{"pod":"b"},"values":[[100,"3"],[110,"5"],[120,"7"]]}]}}"#,
+            ".json",
+        );
+        let sum = read_range_series(&path, Combine::Sum).unwrap();
+        assert_eq!(sum.values, [4.0, 8.0, 12.0]);
+        assert_eq!((sum.step_s, sum.series_count), (10.0, 2));
+        let mean = read_range_series(&path, Combine::Mean).unwrap();
+        assert_eq!(mean.values, [2.0, 4.0, 6.0]);
+        assert_eq!(read_rate_trace(&path).unwrap()[1], (10.0, 8.0));
+    }
+
+    #[test]
+    fn reads_exposition_histograms_with_labels_and_timestamps() {
+        let path = file(
+            "# TYPE h histogram\nh_bucket{pool=\"p\",le=\"0.1\"} 2 1700000000000\nh_bucket{pool=\"p\",le=\"+Inf\"} 5\nh_sum{pool=\"p\"} 0.9\nh_count{pool=\"p\"} 5\nother_gauge 3\n",
+            ".prom",
+        );
+        let histograms = read_text_histograms(&path).unwrap();
+        assert_eq!(histograms.len(), 1);
+        let h = &histograms[0];
+        assert_eq!(h.name, "h{pool=\"p\"}");
+        assert_eq!(h.upper_bounds, [0.1, f64::INFINITY]);
+        assert_eq!(h.cumulative, [2.0, 5.0]);
+        assert_eq!((h.sum, h.count), (Some(0.9), Some(5.0)));
+    }
+
+    #[test]
+    fn reads_a_histogram_from_query_json() {
+        let path = file(
+            r#"{"status":"success","data":{"resultType":"vector","result":[
+            {"metric":{"le":"+Inf"},"value":[100,"9"]},
+            {"metric":{"le":"0.05"},"value":[100,"4"]}]}}"#,
+            ".json",
+        );
+        let h = read_json_histogram(&path).unwrap();
+        assert_eq!(h.upper_bounds, [0.05, f64::INFINITY]);
+        assert_eq!(h.cumulative, [4.0, 9.0]);
+    }
+}
