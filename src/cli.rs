@@ -26,6 +26,10 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Check model or experiment files for errors without simulating.
     Check(CheckArgs),
+    /// Fit time distributions to measured durations (samples, histogram, pg_stat_statements).
+    Fit(FitArgs),
+    /// Replay observed traffic through a model and compare with observed Prometheus series.
+    Calibrate(CalibrateArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -104,4 +108,41 @@ pub struct CheckArgs {
     /// Model or experiment files.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FitArgs {
+    /// Raw durations (CSV, one column, unit from the header), a Prometheus histogram
+    /// (.prom text exposition or query .json with `le` labels), or a pg_stat_statements
+    /// CSV (query,calls,mean_exec_time,stddev_exec_time).
+    pub file: PathBuf,
+    /// Unit of the durations (or histogram bounds) when the header does not say.
+    #[arg(long, value_enum)]
+    pub unit: Option<crate::fit::input::TimeUnit>,
+    /// Directory for the CDF charts.
+    #[arg(long, default_value = "output/fit")]
+    pub out: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CalibrateArgs {
+    /// The model file (TOML).
+    pub model: PathBuf,
+    /// OBS.toml: which Prometheus range-query JSON file holds which metric.
+    #[arg(long, value_name = "OBS.toml")]
+    pub observed: PathBuf,
+    /// Search this parameter to minimise the error and write <model>.calibrated.toml:
+    /// request.steps[N].time (a step's time scale), request.time (all steps), or a
+    /// number or duration such as database.contention.serial.
+    #[arg(long, value_name = "PATH")]
+    pub fit: Option<String>,
+    /// Directory for the overlay charts.
+    #[arg(long, default_value = "output/calibrate")]
+    pub out: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
 }

@@ -6,8 +6,10 @@
 
 pub mod analytic;
 pub mod app;
+pub mod calibrate;
 pub mod cli;
 pub mod config;
+pub mod fit;
 pub mod model;
 pub mod recommend;
 pub mod report;

@@ -2,6 +2,8 @@
 //!
 //! Kept apart from `main.rs` so that tests and benchmarks can drive the same code.
 
+pub mod calibrate;
+pub mod fit;
 mod sweep;
 
 use std::path::Path;
@@ -40,6 +42,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, AppError> {
         Command::Sweep(args) => sweep::run_sweep_command(&args),
         Command::Validate(args) => validate(&args),
         Command::Check(args) => check_files(&args),
+        Command::Fit(args) => crate::app::fit::run(&args),
+        Command::Calibrate(args) => crate::app::calibrate::run(&args),
     }
 }
 

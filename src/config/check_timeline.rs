@@ -390,7 +390,8 @@ fn default_label(e: &EventSection) -> String {
 }
 
 /// Reads a trace CSV: `seconds,rate` rows (a rate from that second on), or a single
-/// column of arrival times in seconds.
+/// column of arrival times in seconds; a `.json` file is a Prometheus range query of
+/// the request rate (a rate per step).
 fn read_trace(model_path: &Path, text: &str, file: &str) -> Result<Trace, InputError> {
     let field = "traffic.trace";
     let path = model_path.parent().unwrap_or(Path::new(".")).join(file);
@@ -400,6 +401,14 @@ fn read_trace(model_path: &Path, text: &str, file: &str) -> Result<Trace, InputE
             .line(locate_field(text, field))
             .hint(hint)
     };
+    if path.extension().is_some_and(|e| e == "json") {
+        let rates = super::prometheus::read_rate_trace(&path)
+            .map_err(|e| err(e.to_string(), "a .json trace is a Prometheus range query of the request rate, e.g. sum(rate(http_server_requests_seconds_count[1m]))"))?;
+        let rates = rates
+            .into_iter()
+            .map(|(t, r)| (SimTime::from_secs_f64(t), r));
+        return Ok(Trace::Rates(rates.collect()));
+    }
     let mut reader = csv::Reader::from_path(&path).map_err(|e| {
         err(
             format!("cannot read the trace {}: {e}", path.display()),

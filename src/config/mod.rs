@@ -12,6 +12,7 @@ pub mod error;
 pub mod experiment;
 pub mod model;
 pub mod overrides;
+pub mod prometheus;
 pub mod sections;
 pub mod spec;
 pub mod sweep_values;

@@ -7,6 +7,7 @@
 pub mod charts;
 pub mod csv;
 pub mod export;
+pub mod line_chart;
 pub mod markdown;
 pub mod output;
 pub mod plotting;
