@@ -15,6 +15,7 @@ use super::error::{locate_field, InputError};
 use super::model::{deserialize_table, parse_toml, ModelSource, SystemSpec};
 use super::overrides::get_number;
 use super::sweep_values::{expand, is_defaultable_number, number_value, SweepValues};
+use super::uncertainty::{check_uncertainty, UncertainInput};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -79,6 +80,8 @@ struct RecommendSection {
     growth_per_quarter: Option<Value>,
     /// The month the runway counts from, "YYYY-MM" (the review's month).
     runway_from: Option<String>,
+    /// Evaluate the model's `[uncertainty]` ranges (default true).
+    sensitivity: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -171,6 +174,8 @@ pub struct Experiment {
     pub monthly_growth: Option<f64>,
     /// (year, month) the runway counts from.
     pub runway_from: Option<(i32, u32)>,
+    /// The model's uncertain inputs, evaluated at their ends (empty: no sensitivity analysis).
+    pub uncertainty: Vec<UncertainInput>,
     pub out_dir: PathBuf,
     pub png: bool,
     pub svg: bool,
@@ -217,6 +222,20 @@ impl Experiment {
         let axes = c.axes(&model, &file.sweep)?;
         let slo = c.slo(&file.slo)?;
         let planning = c.planning(&file.recommend, &baseline)?;
+        let uncertainty = match file.recommend.sensitivity {
+            Some(false) => Vec::new(),
+            _ => check_uncertainty(&model)?,
+        };
+        if let Some(both) = uncertainty
+            .iter()
+            .find(|u| axes.iter().any(|a| a.path == u.path))
+        {
+            return Err(c.err(
+                "sweep",
+                format!("{} is both swept and given an uncertainty range in the model", both.path),
+                "sweep it or leave it to [uncertainty], not both; `[recommend] sensitivity = false` skips the ranges",
+            ));
+        }
         let (png, svg) = c.chart_formats(file.output.charts.as_deref())?;
         let name = path
             .file_stem()
@@ -244,6 +263,7 @@ impl Experiment {
             planned_growth: planning.planned_growth,
             monthly_growth: planning.monthly_growth,
             runway_from: planning.runway_from,
+            uncertainty,
             out_dir,
             png,
             svg,

@@ -18,6 +18,7 @@ pub mod spec;
 pub mod sweep_values;
 pub mod timeline;
 pub mod toml_input;
+pub mod uncertainty;
 
 pub use error::InputError;
 

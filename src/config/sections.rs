@@ -29,6 +29,9 @@ pub struct ModelFile {
     pub autoscale: Option<AutoscaleSection>,
     #[serde(default)]
     pub simulation: SimulationSection,
+    /// `[uncertainty]`: low and high ends of inputs the model only assumes, by the
+    /// dotted path `--set` takes (checked in `config::uncertainty`).
+    pub uncertainty: Option<toml::Table>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

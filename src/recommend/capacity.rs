@@ -64,11 +64,26 @@ pub fn condition_spec(
     point: &PointResult,
     condition: Condition,
 ) -> Result<SystemSpec, String> {
+    spec_with(experiment, point, Some(condition), None)
+}
+
+/// The model of `point` with one more override (`extra`, applied last), in `condition`
+/// (None: every instance serving), or why it cannot be built.
+pub fn spec_with(
+    experiment: &Experiment,
+    point: &PointResult,
+    condition: Option<Condition>,
+    extra: Option<(&str, &Value)>,
+) -> Result<SystemSpec, String> {
     let base = &experiment.points[point.index];
     let mut overrides = base.overrides.clone();
+    if let Some((path, value)) = extra {
+        overrides.push((path.to_string(), value.clone()));
+    }
     let spec = &base.spec;
     match condition {
-        Condition::InstanceLost => {
+        None => {}
+        Some(Condition::InstanceLost) => {
             let remaining = spec
                 .fleet
                 .instances
@@ -78,7 +93,9 @@ pub fn condition_spec(
             }
             overrides.push(("fleet.instances".into(), Value::Integer(remaining as i64)));
         }
-        Condition::Deploy => overrides.push(("events".into(), deploy_events(experiment, spec))),
+        Some(Condition::Deploy) => {
+            overrides.push(("events".into(), deploy_events(experiment, spec)))
+        }
     }
     experiment
         .model

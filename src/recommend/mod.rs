@@ -9,6 +9,7 @@
 
 pub mod capacity;
 pub mod runway;
+pub mod sensitivity;
 
 use serde::Serialize;
 
@@ -17,6 +18,7 @@ use crate::sweep::{growth_axis, pool_axis, PointResult};
 pub use capacity::SizeCapacity;
 use capacity::{carried_growth, SizeSeries};
 pub use runway::Runway;
+pub use sensitivity::Sensitivity;
 
 /// Growth levels closer than this are the same level.
 const GROWTH_EPSILON: f64 = 1e-9;
@@ -90,6 +92,9 @@ pub struct Scenario {
     pub current_passes_planned_growth: Option<bool>,
     /// Months of traffic growth the settings carry (when `growth_per_month` is given).
     pub runway: Option<Runway>,
+    /// How far each `[uncertainty]` input moves the answer (main scenario only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sensitivity: Option<Sensitivity>,
     pub current_reason: Option<String>,
     pub alerts_current: Option<AlertThresholds>,
     pub alerts_recommended: Option<AlertThresholds>,
@@ -192,6 +197,11 @@ pub fn describe_capacity(c: &SizeCapacity) -> String {
         (None, None) if c.limited_by.contains("not evaluated") => {
             format!("carries {} with all instances serving", g(c.carries_normal))
         }
+        _ if c.instances_lost == 0 => format!(
+            "carries {} normally, {} during a deploy",
+            g(c.carries_normal),
+            g(c.carries_deploy)
+        ),
         _ => format!(
             "carries {} normally, {} with {}, {} during a deploy",
             g(c.carries_normal),
@@ -587,6 +597,11 @@ fn scenario(
     let (passes_planned, reason) = current_verdict(experiment, current.as_ref(), planned);
     let why = why_recommended(experiment, &sizes, current.as_ref(), recommended, floor);
     let runway = runway_of(experiment, &sizes, current.as_ref(), recommended, &growths);
+    let measured = recommended.or(current.as_ref().map(|c| c.pool_size));
+    let sensitivity = match degraded {
+        true => sensitivity::analyse(experiment, &complete, &sizes, measured, planned, threads)?,
+        false => None,
+    };
     Ok(Scenario {
         variant: String::new(),
         fixed,
@@ -602,6 +617,7 @@ fn scenario(
         recommendation_why: why,
         current,
         runway,
+        sensitivity,
         sizes,
     })
 }

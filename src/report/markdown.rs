@@ -485,6 +485,7 @@ fn capacity_sections(
     }
     summary(out_inner, experiment, rec, s);
     sizes_table(out_inner, rec, s);
+    super::sensitivity::sensitivity_section(out_inner, s.sensitivity.as_ref());
     levels_table(out_inner, s);
 
     let _ = writeln!(out_inner, "## Charts\n");
