@@ -54,7 +54,8 @@ pub fn parse_assignment(text: &str) -> Result<(String, String), String> {
 pub struct RunArgs {
     /// The model file (TOML; every field is described in docs/model.md).
     pub model: PathBuf,
-    /// Override a field: --set pool.max_size=20 (repeatable).
+    /// Override a field by its path: --set pool.max_size=20, --set request.steps[0].time.p99=30ms
+    /// or --set 'request.steps["load user"].time.p99=30ms' (repeatable; paths in docs/model.md).
     #[arg(long = "set", value_name = "PATH=VALUE", value_parser = parse_assignment)]
     pub overrides: Vec<(String, String)>,
     /// Seed for every random stream (overrides simulation.seed).
@@ -95,7 +96,8 @@ pub struct SweepArgs {
     /// Seed (overrides the model's simulation.seed).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Override a field of the model before the sweep values apply: --set fleet.instances=10 (repeatable).
+    /// Override a field of the model before the sweep values apply: --set fleet.instances=10
+    /// or --set request.steps[0].time.p99=30ms (repeatable; paths in docs/model.md).
     #[arg(long = "set", value_name = "PATH=VALUE", value_parser = parse_assignment)]
     pub overrides: Vec<(String, String)>,
 }

@@ -735,8 +735,11 @@ fn an_error_rate_is_a_fraction_or_a_percentage() {
         &["check", &bad],
         &bad,
         Some("slo.error_rate"),
-        None,
-        &["neither a fraction (0.001) nor a percentage (\"0.1%\")"],
+        Some(4),
+        &[
+            "\"0.1 percent\" is not a fraction or a percentage",
+            "\"0.1%\"",
+        ],
     )
     .unwrap_or_else(|e| panic!("{e}"));
 }

@@ -170,9 +170,14 @@ fn every_field_of_the_shipped_files_is_documented() {
                 if key.contains('.') {
                     continue;
                 }
+                let forms = [
+                    format!("`{key}"),
+                    format!(".{key}`"),
+                    format!("`[{key}]`"),
+                    format!("`[[{key}]]`"),
+                ];
                 assert!(
-                    reference.contains(&format!("`{key}"))
-                        || reference.contains(&format!(".{key}`")),
+                    forms.iter().any(|form| reference.contains(form.as_str())),
                     "{}: field `{key}` is not described in {doc}",
                     path.display()
                 );
@@ -190,5 +195,34 @@ fn no_doc_points_outside_the_repository() {
             "{} links outside the repository",
             file.display()
         );
+    }
+}
+
+/// README, `--help` and the shipped files point to docs/, which a clone has, never to
+/// design notes outside the repository.
+#[test]
+fn readme_help_and_shipped_files_point_to_docs() {
+    let mut files = vec![PathBuf::from("README.md"), PathBuf::from("src/cli.rs")];
+    for folder in ["models", "experiments"] {
+        for entry in std::fs::read_dir(folder).unwrap() {
+            files.push(entry.unwrap().path());
+        }
+    }
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for outside in ["MODEL.md", "DOMAIN.md", "ARCHITECTURE.md", "../shared"] {
+            assert!(
+                !text.contains(outside),
+                "{} mentions {outside}; point to docs/ instead",
+                file.display()
+            );
+        }
+    }
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    let help = std::fs::read_to_string("src/cli.rs").unwrap();
+    for doc in doc_files() {
+        let name = doc.to_string_lossy().replace('\\', "/");
+        assert!(readme.contains(&name), "README does not link {name}");
+        assert!(help.contains(&name), "--help does not name {name}");
     }
 }
