@@ -27,6 +27,14 @@ pub fn run_sweep_command(args: &SweepArgs) -> Result<ExitCode, AppError> {
         .clone()
         .unwrap_or_else(|| experiment.out_dir.clone());
     let result = run_sweep(&experiment, args.threads, !args.quiet)?;
+    if !args.quiet && pool_axis(&experiment).is_some() {
+        // Planning simulates more models (an instance lost, a deploy) with no bar of its own.
+        eprintln!(
+            "sweep: {} points in {:.0} s; now checking each pool size with an instance lost and during a rolling deploy",
+            result.points.len(),
+            result.wall_seconds
+        );
+    }
     let recommendations = recommend(&experiment, &result.points, args.threads)?;
     let written =
         crate::report::write_sweep_outputs(&experiment, &result, &recommendations, &out_dir)?;
