@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
     name = "poolsim",
     version,
     about = "Discrete-event simulator for capacity planning of database connection pools",
-    long_about = "poolsim simulates a fleet of application instances, each with a connection pool, in front of one database, request by request. It sweeps pool sizes against traffic growth and recommends safe limits.\n\nExit codes: 0 success; 1 `--check` found the current setting below the SLO (or `validate` found a mismatch); 2 bad input."
+    long_about = "poolsim simulates a fleet of application instances, each with a connection pool, in front of one database, request by request. It sweeps pool sizes against traffic growth and recommends safe limits.\n\nExit codes: 0 success; 1 `--check` found the current setting below the SLO (or `validate` found a mismatch); 2 bad input.\n\nReference (in the repository): docs/model.md (model files), docs/experiment.md (experiment files), docs/outputs.md (what each command writes), docs/domain.md (where the default numbers come from)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -52,9 +52,10 @@ pub fn parse_assignment(text: &str) -> Result<(String, String), String> {
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// The model file (TOML, see MODEL.md).
+    /// The model file (TOML; every field is described in docs/model.md).
     pub model: PathBuf,
-    /// Override a field: --set pool.max_size=20 (repeatable).
+    /// Override a field by its path: --set pool.max_size=20, --set request.steps[0].time.p99=30ms
+    /// or --set 'request.steps["load user"].time.p99=30ms' (repeatable; paths in docs/model.md).
     #[arg(long = "set", value_name = "PATH=VALUE", value_parser = parse_assignment)]
     pub overrides: Vec<(String, String)>,
     /// Seed for every random stream (overrides simulation.seed).
@@ -74,7 +75,7 @@ pub struct RunArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct SweepArgs {
-    /// The experiment file (TOML, see MODEL.md).
+    /// The experiment file (TOML; see docs/experiment.md).
     pub experiment: PathBuf,
     /// Worker threads (default: all cores). Results do not depend on it.
     #[arg(long)]
@@ -82,16 +83,21 @@ pub struct SweepArgs {
     /// Output directory (overrides the experiment's output.dir).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// No progress bar.
-    #[arg(long)]
+    /// No progress on stderr and no closing summary line (stdout is unchanged).
+    #[arg(long, overrides_with = "progress")]
     pub quiet: bool,
+    /// Report progress on stderr (the default): a bar on a terminal, otherwise a line
+    /// at the start and every 5 s. Overrides an earlier --quiet.
+    #[arg(long, overrides_with = "quiet")]
+    pub progress: bool,
     /// Exit 1 when the model's current setting fails the SLO at the planned growth.
     #[arg(long)]
     pub check: bool,
     /// Seed (overrides the model's simulation.seed).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Override a field of the model before the sweep values apply: --set fleet.instances=10 (repeatable).
+    /// Override a field of the model before the sweep values apply: --set fleet.instances=10
+    /// or --set request.steps[0].time.p99=30ms (repeatable; paths in docs/model.md).
     #[arg(long = "set", value_name = "PATH=VALUE", value_parser = parse_assignment)]
     pub overrides: Vec<(String, String)>,
 }

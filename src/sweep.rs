@@ -140,8 +140,15 @@ pub fn run_sweep(
     })
 }
 
+/// How often progress is logged when stderr is not a terminal.
+const PROGRESS_LINE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The sweep's progress on stderr: an animated bar on a terminal; elsewhere (a pipe,
+/// a CI log) a plain line at the start and then every few seconds, so a long sweep
+/// is never silent. Nothing at all when `enabled` is false (`--quiet`).
 fn progress_bar(total_runs: u64, points: usize, enabled: bool) -> ProgressBar {
-    let target = if enabled && std::io::stderr().is_terminal() {
+    let terminal = std::io::stderr().is_terminal();
+    let target = if enabled && terminal {
         ProgressDrawTarget::stderr()
     } else {
         ProgressDrawTarget::hidden()
@@ -152,8 +159,47 @@ fn progress_bar(total_runs: u64, points: usize, enabled: bool) -> ProgressBar {
             .expect("static template is valid"),
     );
     bar.set_message(format!("0/{points} points"));
-    bar.enable_steady_tick(Duration::from_millis(200));
+    if enabled && !terminal {
+        log_progress_lines(&bar);
+    } else {
+        bar.enable_steady_tick(Duration::from_millis(200));
+    }
     bar
+}
+
+/// Prints `bar`'s state as a line now and every `PROGRESS_LINE_INTERVAL` until it
+/// finishes (or is dropped), from a thread of its own.
+fn log_progress_lines(bar: &ProgressBar) {
+    let line = |bar: &ProgressBar| {
+        let total = bar.length().unwrap_or(0);
+        let eta = if bar.position() == 0 {
+            String::new()
+        } else {
+            format!(", about {} left", indicatif::HumanDuration(bar.eta()))
+        };
+        eprintln!(
+            "sweep: {}/{total} runs, {}, {:.0} s elapsed{eta}",
+            bar.position(),
+            bar.message(),
+            bar.elapsed().as_secs_f64()
+        );
+    };
+    line(bar);
+    let watched = bar.downgrade();
+    std::thread::spawn(move || {
+        let mut last = Instant::now();
+        loop {
+            std::thread::sleep(Duration::from_millis(100));
+            let Some(bar) = watched.upgrade() else { return };
+            if bar.is_finished() {
+                return;
+            }
+            if last.elapsed() >= PROGRESS_LINE_INTERVAL {
+                line(&bar);
+                last = Instant::now();
+            }
+        }
+    });
 }
 
 /// Mean and 95% interval of each key metric per point, and the SLO verdict.

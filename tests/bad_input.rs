@@ -664,3 +664,82 @@ fn set_without_equals_is_a_usage_error() {
                 .and(predicate::str::contains("RUST_BACKTRACE").not()),
         );
 }
+
+#[test]
+fn an_unknown_step_name_lists_the_steps() {
+    let set = "request.steps[\"hash password\"].time.mean=50ms";
+    let from = format!("(from --set {set})");
+    check_error(
+        &["run", AUTH, "--set", set],
+        AUTH,
+        Some("request.steps[\"hash password\"].time.mean"),
+        None,
+        &[
+            "no element named \"hash password\"",
+            "\"load user\", \"verify password\", \"write session\"",
+            &from,
+        ],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    check_error(
+        &["run", AUTH, "--set", "request.steps[3].time.mean=50ms"],
+        AUTH,
+        Some("request.steps[3].time.mean"),
+        None,
+        &["`request.steps` has 3 element(s), numbered from 0"],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn each_command_says_which_kind_of_file_it_got() {
+    let experiment = "experiments/quarterly-review.toml";
+    check_error(
+        &["run", experiment],
+        experiment,
+        None,
+        None,
+        &["this is an experiment file", "poolsim sweep"],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    check_error(
+        &["sweep", AUTH],
+        AUTH,
+        None,
+        None,
+        &["this is a model file", "poolsim run"],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn an_error_rate_is_a_fraction_or_a_percentage() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/minimal.toml");
+    let write = |name: &str, error_rate: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            format!(
+                "model = {:?}\n[slo]\nlatency_p99 = \"300ms\"\nerror_rate = {error_rate}\n",
+                model.to_str().unwrap()
+            ),
+        )
+        .unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let percent = write("percent.toml", "\"0.1%\"");
+    poolsim().args(["check", &percent]).assert().success();
+    let bad = write("bad.toml", "\"0.1 percent\"");
+    check_error(
+        &["check", &bad],
+        &bad,
+        Some("slo.error_rate"),
+        Some(4),
+        &[
+            "\"0.1 percent\" is not a fraction or a percentage",
+            "\"0.1%\"",
+        ],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+}

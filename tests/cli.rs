@@ -1,4 +1,4 @@
-//! The `run` command's outputs: JSON with exactly MODEL.md's keys, a readable table,
+//! The `run` command's outputs: JSON with exactly the keys of docs/outputs.md, a readable table,
 //! overrides and seeds, and the time series.
 
 use assert_cmd::Command;
@@ -143,4 +143,133 @@ fn timeseries_writes_the_csv_and_the_timeline_chart() {
     for ext in ["png", "svg"] {
         assert!(dir.path().join(format!("series-timeline.{ext}")).exists());
     }
+}
+
+#[test]
+fn set_reaches_a_step_by_index_and_by_name() {
+    let run = |set: Option<&str>| {
+        let mut args = vec!["run", "tests/fixtures/minimal.toml", "--format", "json"];
+        if let Some(set) = set {
+            args.extend(["--set", set]);
+        }
+        let out = poolsim().args(&args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut json: Value = serde_json::from_slice(&out.stdout).unwrap();
+        json["wall_seconds"] = Value::Null;
+        json
+    };
+    let base = run(None);
+    let by_index = run(Some("request.steps[0].time.mean=4ms"));
+    let by_name = run(Some("request.steps[\"query\"].time.mean=4ms"));
+    assert_eq!(by_index, by_name, "the same step, named two ways");
+    let mean = |json: &Value| json["latency_ms"]["mean"].as_f64().unwrap();
+    assert!(
+        mean(&by_index) > 1.5 * mean(&base),
+        "doubling the query's mean demand raises latency: {} -> {}",
+        mean(&base),
+        mean(&by_index)
+    );
+}
+
+/// A small sweep of the timeline fixture with variants and two growth levels.
+fn variant_sweep(extra: &[&str]) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        "tests/fixtures/sweep/events-model.toml",
+        dir.path().join("events-model.toml"),
+    )
+    .unwrap();
+    let experiment = dir.path().join("growth.toml");
+    std::fs::write(
+        &experiment,
+        "model = \"events-model.toml\"\nreplications = 2\n\
+         [sweep]\n\"traffic.growth\" = [1.0, 1.5]\n\
+         [slo]\nlatency_p99 = \"300ms\"\nerror_rate = \"0.1%\"\n\
+         [[variants]]\nname = \"as is\"\n\
+         [[variants]]\nname = \"bigger pool\"\nset = { \"pool.max_size\" = 6 }\n",
+    )
+    .unwrap();
+    let out_dir = dir.path().join("out");
+    let mut args = vec![
+        "sweep",
+        experiment.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    poolsim().args(&args).output().unwrap()
+}
+
+#[test]
+fn sweep_lines_name_their_point_and_use_the_report_clock() {
+    let output = variant_sweep(&["--quiet"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "one line per point:\n{stdout}");
+    for (line, label) in lines.iter().zip([
+        "as is (traffic.growth = 1):",
+        "as is (traffic.growth = 1.5):",
+        "bigger pool (traffic.growth = 1):",
+        "bigger pool (traffic.growth = 1.5):",
+    ]) {
+        assert!(
+            line.starts_with(label),
+            "{line:?} should start with {label:?}"
+        );
+    }
+    // Pages are stamped like the report and the time series: 09:02:30, not "2 min".
+    let paged: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.contains("first page at"))
+        .collect();
+    assert!(
+        !paged.is_empty(),
+        "the surge pages at least once:\n{stdout}"
+    );
+    for line in paged {
+        let at = line.split("first page at ").nth(1).unwrap();
+        let stamp: Vec<char> = at.chars().take(8).collect();
+        assert!(
+            stamp.len() == 8
+                && stamp[2] == ':'
+                && stamp[5] == ':'
+                && stamp.iter().filter(|c| c.is_ascii_digit()).count() == 6
+                && at.starts_with("09:"),
+            "{line:?} should give an HH:MM:SS clock from 09:00"
+        );
+        assert!(!line.contains(" min"), "{line:?}");
+    }
+}
+
+#[test]
+fn without_a_terminal_the_sweep_logs_progress_unless_quiet() {
+    // assert_cmd pipes stderr, so the sweep sees no terminal.
+    let progress = |extra: &[&str]| {
+        let output = variant_sweep(extra);
+        assert!(output.status.success());
+        String::from_utf8(output.stderr).unwrap()
+    };
+    let logged = progress(&[]);
+    assert!(
+        logged.contains("sweep: 0/8 runs, 0/4 points"),
+        "a progress line at the start:\n{logged}"
+    );
+    assert_eq!(
+        progress(&["--quiet"]),
+        "",
+        "--quiet prints nothing on stderr"
+    );
+    assert!(
+        progress(&["--quiet", "--progress"]).contains("sweep: 0/8 runs"),
+        "the last of --quiet and --progress wins"
+    );
 }

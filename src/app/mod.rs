@@ -16,7 +16,7 @@ use crate::config::InputError;
 use crate::model::{simulate_detailed, RunOptions};
 use crate::report::table;
 
-/// `run --format json`: MODEL.md's keys, plus `alerts` when the model defines alert rules.
+/// `run --format json`: the keys docs/outputs.md lists, plus `alerts` when the model defines alert rules.
 #[derive(serde::Serialize)]
 struct RunJson<'a> {
     #[serde(flatten)]
@@ -49,6 +49,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, AppError> {
 
 fn run_model(args: &RunArgs) -> Result<ExitCode, AppError> {
     let source = ModelSource::read(&args.model)?;
+    refuse_wrong_kind(&args.model, &source.table, FileKind::Model)?;
     let mut overrides: Vec<(String, toml::Value)> = args
         .overrides
         .iter()
@@ -138,13 +139,57 @@ fn check_one(file: &Path) -> Result<(), AppError> {
         InputError::new(file, format!("cannot read the file: {e}")).hint("check the path")
     })?;
     let table = crate::config::model::parse_toml(file, &text)?;
-    if table.contains_key("sweep")
-        || table.contains_key("replications")
-        || table.contains_key("model")
-    {
+    if FileKind::of(&table) == FileKind::Experiment {
         crate::config::experiment::Experiment::load(file)?;
     } else {
         ModelSource::read(file)?.build(&[])?;
     }
     Ok(())
+}
+
+/// Which of poolsim's two input files a TOML table is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileKind {
+    Model,
+    Experiment,
+}
+
+impl FileKind {
+    /// An experiment names its model (or sweeps, or replicates); a model does neither.
+    fn of(table: &toml::Table) -> FileKind {
+        let experiment_keys = ["model", "sweep", "replications", "slo", "variants"];
+        if experiment_keys.iter().any(|key| table.contains_key(*key)) {
+            FileKind::Experiment
+        } else {
+            FileKind::Model
+        }
+    }
+}
+
+/// Says so when `run` gets an experiment or `sweep` gets a model, instead of
+/// letting the parser complain about a missing field of the other kind.
+fn refuse_wrong_kind(file: &Path, table: &toml::Table, wanted: FileKind) -> Result<(), InputError> {
+    let found = FileKind::of(table);
+    if found == wanted {
+        return Ok(());
+    }
+    let shown = file.display();
+    Err(match found {
+        FileKind::Experiment => InputError::new(file, "this is an experiment file (it has `model`, `sweep` or `slo`), but `run` takes a model file")
+            .hint(format!("sweep it with `poolsim sweep {shown}`, or run its model: `poolsim run MODEL` (docs/experiment.md)")),
+        FileKind::Model => InputError::new(file, "this is a model file, but `sweep` takes an experiment file (with `model = \"...\"`, `[sweep]` and `[slo]`)")
+            .hint(format!("run it once with `poolsim run {shown}`, or write an experiment whose `model` points to it (docs/experiment.md)")),
+    })
+}
+
+/// Reads `file` and refuses it if it is not an experiment. A file that cannot be
+/// read or parsed passes, so the experiment loader reports it as it always has.
+fn refuse_non_experiment(file: &Path) -> Result<(), InputError> {
+    let Ok(text) = std::fs::read_to_string(file) else {
+        return Ok(());
+    };
+    match toml::from_str::<toml::Table>(&text) {
+        Ok(table) => refuse_wrong_kind(file, &table, FileKind::Experiment),
+        Err(_) => Ok(()),
+    }
 }

@@ -11,9 +11,11 @@ use crate::cli::SweepArgs;
 use crate::config::experiment::Experiment;
 use crate::config::overrides::parse_override_value;
 use crate::recommend::recommend;
-use crate::sweep::{pool_axis, run_sweep};
+use crate::report::timeline::clock;
+use crate::sweep::{pool_axis, run_sweep, PointResult};
 
 pub fn run_sweep_command(args: &SweepArgs) -> Result<ExitCode, AppError> {
+    super::refuse_non_experiment(&args.experiment)?;
     let overrides: Vec<(String, toml::Value)> = args
         .overrides
         .iter()
@@ -25,6 +27,14 @@ pub fn run_sweep_command(args: &SweepArgs) -> Result<ExitCode, AppError> {
         .clone()
         .unwrap_or_else(|| experiment.out_dir.clone());
     let result = run_sweep(&experiment, args.threads, !args.quiet)?;
+    if !args.quiet && pool_axis(&experiment).is_some() {
+        // Planning simulates more models (an instance lost, a deploy) with no bar of its own.
+        eprintln!(
+            "sweep: {} points in {:.0} s; now checking each pool size with an instance lost and during a rolling deploy",
+            result.points.len(),
+            result.wall_seconds
+        );
+    }
     let recommendations = recommend(&experiment, &result.points, args.threads)?;
     let written =
         crate::report::write_sweep_outputs(&experiment, &result, &recommendations, &out_dir)?;
@@ -43,20 +53,20 @@ pub fn run_sweep_command(args: &SweepArgs) -> Result<ExitCode, AppError> {
     if pool_axis(&experiment).is_some() || !experiment.has_timeline() {
         println!("{}", rec.headline());
     } else {
-        for p in &result.points {
+        // `aggregate` keeps the experiment's point order.
+        for (p, point) in result.points.iter().zip(&experiment.points) {
+            let clock_start = point.spec.simulation.clock_start.as_deref();
             let first_page = p
                 .alerts
                 .first()
-                .map(|a| format!(", first page at {:.0} min ({})", a.fired_s / 60.0, a.name))
+                .map(|a| {
+                    let at = clock(clock_start, a.fired_s);
+                    format!(", first page at {at} ({})", a.name)
+                })
                 .unwrap_or_default();
-            let name = &experiment.variants[p.variant].name;
             println!(
                 "{}: {:.2}% of requests failed{first_page}",
-                if name.is_empty() {
-                    &experiment.baseline.name
-                } else {
-                    name
-                },
+                point_label(&experiment, p),
                 p.error_rate.mean * 100.0
             );
         }
@@ -77,4 +87,25 @@ pub fn run_sweep_command(args: &SweepArgs) -> Result<ExitCode, AppError> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Names a point on stdout: its variant (or the model) and, when the experiment
+/// sweeps axes too, every axis value, so no two lines read alike.
+fn point_label(experiment: &Experiment, point: &PointResult) -> String {
+    let variant = &experiment.variants[point.variant].name;
+    let mut label = if variant.is_empty() {
+        experiment.baseline.name.clone()
+    } else {
+        variant.clone()
+    };
+    let values: Vec<String> = experiment
+        .axes
+        .iter()
+        .zip(&point.values)
+        .map(|(axis, value)| format!("{} = {value}", axis.path))
+        .collect();
+    if !values.is_empty() {
+        label.push_str(&format!(" ({})", values.join(", ")));
+    }
+    label
 }

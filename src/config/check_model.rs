@@ -2,7 +2,7 @@
 //!
 //! Each `check_*` function takes one section as written and returns its checked
 //! spec, or an `InputError` naming the field, its line and the fix. The order of
-//! the checks is the order of the sections in MODEL.md, so the first error a user
+//! the checks is the order of the sections in docs/model.md, so the first error a user
 //! sees is the first one in the file.
 
 use std::path::Path;

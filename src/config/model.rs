@@ -50,7 +50,7 @@ impl ModelSource {
             set_path(&mut table, path, value.clone()).map_err(|why| {
                 InputError::new(&self.path, why)
                     .field(path.clone())
-                    .hint("override a field by its dotted path, e.g. pool.max_size=20 or traffic.growth=1.5")
+                    .hint("override a field by its path, e.g. pool.max_size=20, traffic.growth=1.5 or request.steps[\"load user\"].time.p99=20ms (docs/model.md)")
             })?;
         }
         let file: ModelFile = deserialize_table(&self.path, &self.text, table.clone())?;

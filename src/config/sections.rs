@@ -1,4 +1,4 @@
-//! The model file as written: serde structs that mirror MODEL.md's TOML exactly.
+//! The model file as written: serde structs that mirror the TOML of docs/model.md exactly.
 //!
 //! Every table denies unknown keys, so a typo is an error, never a silently ignored
 //! setting. Defaults that need no cross-field knowledge (HikariCP's and PostgreSQL's)

@@ -164,7 +164,7 @@ pub fn deserialize_table<T: serde::de::DeserializeOwned>(
                 }
                 (false, Some(example)) => format!("add {example} to [{field}]"),
                 (_, None) => {
-                    format!("add `{missing}`; MODEL.md lists every field with an example")
+                    format!("add `{missing}`; docs/model.md lists every field with an example")
                 }
             };
             return InputError::new(path, format!("required field `{missing}` is missing"))
@@ -180,7 +180,7 @@ pub fn deserialize_table<T: serde::de::DeserializeOwned>(
             error.message = message;
             error = error.hint(hint);
         } else {
-            error = error.hint("check this field against MODEL.md, which lists every field with an example");
+            error = error.hint("check this field against docs/model.md, which lists every field with an example");
         }
         error
     })

@@ -69,7 +69,7 @@ pub struct PoolWaitMs {
     pub max: f64,
 }
 
-/// Figures the tests and `validate` use beyond MODEL.md's output keys.
+/// Figures the tests and `validate` use beyond the output keys of docs/outputs.md.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Diagnostics {
     /// Time-average number of requests in the system (client view, backoff included).
@@ -92,7 +92,7 @@ pub struct Diagnostics {
     pub connections_opened: u64,
 }
 
-/// One run's results, with exactly the JSON keys of MODEL.md.
+/// One run's results, with exactly the JSON keys of docs/outputs.md.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Summary {
     pub requests: RequestCounts,
