@@ -6,7 +6,7 @@
 use rand::Rng;
 
 use crate::config::model::{Jitter, RetrySpec};
-use crate::sim::time::SimTime;
+use crate::sim::time::{round_to_u64, SimTime};
 
 /// The sleep before retry number `retry` (1 for the first retry). `previous` is the
 /// last sleep (decorrelated jitter grows from it); it is `base` before the first retry.
@@ -28,7 +28,7 @@ pub fn backoff<R: Rng + ?Sized>(
             (base + rng.gen::<f64>() * (upper - base)).min(cap)
         }
     };
-    SimTime(sleep_ns.round() as u64)
+    SimTime(round_to_u64(sleep_ns))
 }
 
 #[cfg(test)]

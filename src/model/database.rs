@@ -7,11 +7,9 @@
 //! the clock reads `V` with demand `d` finishes when it reads `V + d`. That makes
 //! each start and finish O(log n) and allocation-free.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-
 use crate::config::model::DatabaseSpec;
-use crate::sim::time::SimTime;
+use crate::sim::heap::MinHeap;
+use crate::sim::time::{ceil_to_u64, SimTime};
 
 /// A statement's finish mark on the virtual-work clock, with the job that runs it.
 /// Marks are non-negative, so their IEEE bit patterns order like the numbers.
@@ -33,7 +31,7 @@ pub struct Database {
     virtual_work_ns: f64,
     last_update: SimTime,
     speed: f64,
-    marks: BinaryHeap<Reverse<FinishMark>>,
+    marks: MinHeap<FinishMark>,
     /// Multiplier on every statement's demand (a `db_slowdown` event sets it).
     pub demand_factor: f64,
     /// Bumped whenever the next completion moves, so stale wake-ups are ignored.
@@ -51,7 +49,7 @@ impl Database {
             virtual_work_ns: 0.0,
             last_update: SimTime::ZERO,
             speed: 1.0,
-            marks: BinaryHeap::with_capacity(256),
+            marks: MinHeap::with_capacity(256),
             demand_factor: 1.0,
             epoch: 0,
             scheduled_completion: None,
@@ -86,11 +84,11 @@ impl Database {
     pub fn start_statement(&mut self, now: SimTime, demand_ns: f64, job: u32, job_generation: u32) {
         self.advance(now);
         let finish = self.virtual_work_ns + demand_ns * self.demand_factor;
-        self.marks.push(Reverse(FinishMark {
+        self.marks.push(FinishMark {
             work_bits: finish.to_bits(),
             job,
             job_generation,
-        }));
+        });
         self.active_statements += 1;
         self.speed = self.spec.per_statement_speed(self.active_statements);
     }
@@ -110,7 +108,7 @@ impl Database {
         is_live: impl Fn(u32, u32) -> bool,
     ) -> Option<(u32, u32)> {
         self.advance(now);
-        while let Some(Reverse(mark)) = self.marks.peek().copied() {
+        while let Some(mark) = self.marks.peek().copied() {
             if !is_live(mark.job, mark.job_generation) {
                 self.marks.pop();
                 continue;
@@ -133,10 +131,10 @@ impl Database {
         now: SimTime,
         is_live: impl Fn(u32, u32) -> bool,
     ) -> Option<SimTime> {
-        while let Some(Reverse(mark)) = self.marks.peek().copied() {
+        while let Some(mark) = self.marks.peek().copied() {
             if is_live(mark.job, mark.job_generation) {
                 let remaining_ns = (f64::from_bits(mark.work_bits) - self.virtual_work_ns).max(0.0);
-                return Some(SimTime(now.0 + (remaining_ns / self.speed).ceil() as u64));
+                return Some(SimTime(now.0 + ceil_to_u64(remaining_ns / self.speed)));
             }
             self.marks.pop();
         }

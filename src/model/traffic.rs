@@ -11,7 +11,7 @@ use rand_distr::{Distribution, Exp1};
 use crate::config::model::TrafficSpec;
 use crate::config::timeline::Trace;
 use crate::sim::rng::Stream;
-use crate::sim::time::SimTime;
+use crate::sim::time::{ceil_to_u64, SimTime};
 
 pub struct ArrivalProcess {
     spec: TrafficSpec,
@@ -112,7 +112,7 @@ impl ArrivalProcess {
             if t >= until.0 as f64 {
                 return None;
             }
-            let candidate = SimTime(t.ceil() as u64);
+            let candidate = SimTime(ceil_to_u64(t));
             if self.flat {
                 return Some(candidate);
             }

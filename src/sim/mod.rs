@@ -2,6 +2,7 @@
 //!
 //! Nothing here knows about pools or databases; `model/` builds the system on top.
 
+pub mod heap;
 pub mod queue;
 pub mod rng;
 pub mod time;

@@ -99,3 +99,72 @@ pub fn format_duration(time: SimTime) -> String {
     let text = text.trim_end_matches('0').trim_end_matches('.');
     format!("{text}{unit}")
 }
+
+/// `x.ceil() as u64`, without a call into libm on the common path (x86-64's baseline has
+/// no rounding instruction, so `f64::ceil` is a function call). Same result for every `x`.
+#[inline(always)]
+pub fn ceil_to_u64(x: f64) -> u64 {
+    // Below 2^52 the truncation and its conversion back are exact.
+    if (0.0..4_503_599_627_370_496.0).contains(&x) {
+        let whole = x as u64;
+        whole + u64::from((whole as f64) < x)
+    } else {
+        x.ceil() as u64
+    }
+}
+
+/// `x.round() as u64` (halves away from zero), like `ceil_to_u64` without libm.
+#[inline(always)]
+pub fn round_to_u64(x: f64) -> u64 {
+    if (0.0..4_503_599_627_370_496.0).contains(&x) {
+        let whole = x as u64;
+        // Exact: for whole >= 1, x < 2 whole, so the difference is representable.
+        whole + u64::from(x - whole as f64 >= 0.5)
+    } else {
+        x.round() as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ceil_and_round_match_libm() {
+        let mut cases = vec![
+            0.0,
+            -0.0,
+            0.5,
+            0.49999999999999994,
+            1.5,
+            2.5,
+            1.0,
+            -0.4,
+            -1.5,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            4_503_599_627_370_495.5,
+            4_503_599_627_370_496.0,
+            9.007_199_254_740_993e15,
+            1e30,
+        ];
+        let mut x: f64 = 1e-9;
+        while x < 1e17 {
+            for y in [
+                x,
+                x.next_up(),
+                x.next_down(),
+                x + 0.5,
+                (x + 0.5).next_down(),
+            ] {
+                cases.push(y);
+            }
+            x *= 1.37;
+        }
+        for x in cases {
+            assert_eq!(ceil_to_u64(x), x.ceil() as u64, "ceil {x:e}");
+            assert_eq!(round_to_u64(x), x.round() as u64, "round {x:e}");
+        }
+    }
+}
