@@ -37,23 +37,25 @@ pub struct Waiter {
 }
 
 pub struct Pool {
+    /// The settings in force (a hot change or a rollout may replace them).
     pub spec: PoolSpec,
-    pub connections: Vec<Connection>,
-    pub idle: Vec<u32>,
+    connections: Vec<Connection>,
+    idle: Vec<u32>,
     closed_slots: Vec<u32>,
     /// Open connections (idle or in use); opening ones are counted in `opening`.
-    pub open: u32,
-    pub opening: u32,
-    pub in_use: u32,
-    pub waiters: VecDeque<Waiter>,
+    open: u32,
+    opening: u32,
+    in_use: u32,
+    waiters: VecDeque<Waiter>,
     /// Live waiters (the deque may also hold entries of jobs that left).
-    pub waiting: u32,
+    waiting: u32,
     /// The single adder is connecting or backing off after a refusal.
-    pub adder_busy: bool,
-    pub connect_backoff: SimTime,
-    pub last_connect_refused: bool,
-    pub acquire_timer: Option<SimTime>,
-    pub handoff_scheduled: bool,
+    adder_busy: bool,
+    connect_backoff: SimTime,
+    last_connect_refused: bool,
+    /// When the armed acquire-timeout timer fires, if one is armed.
+    acquire_timer: Option<SimTime>,
+    handoff_scheduled: bool,
 }
 
 /// HikariCP retries a failed connect after 10 ms, doubling up to 5 s (MODEL.md).
@@ -84,6 +86,139 @@ impl Pool {
     /// Open plus opening: what `max_size` bounds.
     pub fn total(&self) -> u32 {
         self.open + self.opening
+    }
+
+    /// Open connections, idle or in use (not those being opened).
+    pub fn open(&self) -> u32 {
+        self.open
+    }
+
+    /// Connections lent to jobs now.
+    pub fn in_use(&self) -> u32 {
+        self.in_use
+    }
+
+    /// Live waiters: jobs waiting for a connection now.
+    pub fn waiting(&self) -> u32 {
+        self.waiting
+    }
+
+    pub fn has_idle(&self) -> bool {
+        !self.idle.is_empty()
+    }
+
+    /// A copy of connection `index`'s state.
+    pub fn connection(&self, index: u32) -> Connection {
+        self.connections[index as usize]
+    }
+
+    /// A job starts waiting for a connection, until `waiter.deadline` at the latest.
+    pub fn enqueue_waiter(&mut self, waiter: Waiter) {
+        self.waiters.push_back(waiter);
+        self.waiting += 1;
+    }
+
+    /// A live waiter stops waiting: it got a connection, or its job ended.
+    pub fn waiter_left(&mut self) {
+        self.waiting -= 1;
+    }
+
+    /// Drops entries of jobs that left from the front of the queue (`is_live` tells
+    /// which are still waiting) and returns the oldest live waiter, left in place.
+    fn oldest_live_waiter(&mut self, is_live: impl Fn(&Waiter) -> bool) -> Option<Waiter> {
+        while let Some(&waiter) = self.waiters.front() {
+            if is_live(&waiter) {
+                return Some(waiter);
+            }
+            self.waiters.pop_front();
+        }
+        None
+    }
+
+    /// Removes and returns the oldest live waiter, the next to get a connection.
+    pub fn pop_live_waiter(&mut self, is_live: impl Fn(&Waiter) -> bool) -> Option<Waiter> {
+        let waiter = self.oldest_live_waiter(is_live)?;
+        self.waiters.pop_front();
+        Some(waiter)
+    }
+
+    /// Removes and returns the oldest live waiter if its deadline has passed at `now`.
+    pub fn pop_expired_waiter(
+        &mut self,
+        now: SimTime,
+        is_live: impl Fn(&Waiter) -> bool,
+    ) -> Option<Waiter> {
+        let waiter = self.oldest_live_waiter(is_live)?;
+        if waiter.deadline > now {
+            return None;
+        }
+        self.waiters.pop_front();
+        Some(waiter)
+    }
+
+    /// Arms the acquire-timeout timer for the oldest live waiter unless one is armed;
+    /// returns when it must fire, for the caller to schedule.
+    pub fn arm_acquire_timer(&mut self, is_live: impl Fn(&Waiter) -> bool) -> Option<SimTime> {
+        if self.acquire_timer.is_some() {
+            return None;
+        }
+        let deadline = self.oldest_live_waiter(is_live)?.deadline;
+        self.acquire_timer = Some(deadline);
+        Some(deadline)
+    }
+
+    /// The armed acquire-timeout timer fired.
+    pub fn acquire_timer_fired(&mut self) {
+        self.acquire_timer = None;
+    }
+
+    /// Under barging fairness, whether a hand-off to a waiter must be scheduled now:
+    /// someone waits and no hand-off is pending. Claims it when so.
+    pub fn claim_handoff(&mut self) -> bool {
+        if self.waiting > 0 && !self.handoff_scheduled {
+            self.handoff_scheduled = true;
+            return true;
+        }
+        false
+    }
+
+    /// The scheduled hand-off runs.
+    pub fn handoff_fired(&mut self) {
+        self.handoff_scheduled = false;
+    }
+
+    /// The adder's back-off after a refused connect is over: it may try again.
+    pub fn connect_retry_due(&mut self) {
+        self.adder_busy = false;
+    }
+
+    /// Whether connection `index`, returned by its borrower, must close rather than be
+    /// reused: it is past its lifetime, or a hot change shrank the pool below its size.
+    pub fn closes_on_return(&self, index: u32) -> bool {
+        self.connections[index as usize].retire_on_return || self.total() > self.spec.max_size
+    }
+
+    /// Connection `index`, in use, reached its lifetime: close it when it comes back.
+    pub fn retire_on_return(&mut self, index: u32) {
+        self.connections[index as usize].retire_on_return = true;
+    }
+
+    /// HikariCP's housekeeper: closes connections idle for `idle_timeout` or longer at
+    /// `now`, while more than `min_idle` are open. Returns how many it closed.
+    pub fn close_expired_idle(&mut self, now: SimTime) -> u32 {
+        let idle_timeout = self.spec.idle_timeout;
+        let mut closed = 0;
+        let mut position = 0;
+        while position < self.idle.len() && self.open > self.spec.min_idle {
+            let index = self.idle[position];
+            if self.connections[index as usize].idle_since + idle_timeout <= now {
+                self.close(index);
+                closed += 1;
+            } else {
+                position += 1;
+            }
+        }
+        closed
     }
 
     /// Whether the adder should open another connection now.

@@ -5,6 +5,7 @@
 //! works on the same `World` (a child module sees its private fields).
 
 use super::*;
+use crate::config::model::FailureKind;
 
 impl World {
     pub(super) fn capacity_changed(&mut self) {
@@ -163,10 +164,10 @@ impl World {
         }
         let spec = self.instances[instance as usize].pool.spec.clone();
         let old = std::mem::replace(&mut self.instances[instance as usize].pool, Pool::new(spec));
-        for _ in 0..old.open {
+        for _ in 0..old.open() {
             self.db.release_slot();
         }
-        self.in_use_changed(-(old.in_use as i32));
+        self.in_use_changed(-(old.in_use() as i32));
         let state = &mut self.instances[instance as usize];
         state.epoch = state.epoch.wrapping_add(1);
         state.accept_queue.clear();
@@ -225,7 +226,7 @@ impl World {
         };
         self.interval.latency_us.reset();
         let running = self.instances.iter().filter(|i| i.up);
-        sample.pending = running.clone().map(|i| i.pool.waiting as f64).sum();
+        sample.pending = running.clone().map(|i| i.pool.waiting() as f64).sum();
         sample.pool_capacity = running.clone().map(|i| i.pool.spec.max_size as f64).sum();
         sample.instances = running.count() as f64;
         // Connections in use are averaged over the interval; a single reading is too noisy
@@ -241,7 +242,8 @@ impl World {
             series.push(sample);
         }
         if self.now + interval <= self.spec.simulation.horizon {
-            self.queue.schedule(self.now + interval, Event::Sample);
+            self.queue
+                .schedule_later(self.now + interval, Event::Sample);
         }
     }
 

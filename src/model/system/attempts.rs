@@ -1,0 +1,391 @@
+//! Requests and attempts: arrivals, routing, admission, running a job's steps, and
+//! every way an attempt ends (success, failure, retry, client timeout).
+//!
+//! This is the client and server side of the engine's request path; the pool and the
+//! database it calls into live in `acquisition.rs` and `statements.rs`.
+
+use rand::Rng;
+
+use super::{Event, Job, JobState, Request, World, NONE};
+use crate::config::model::{Balancer, ConnectionScope, FailureKind, StepKind};
+use crate::model::client::backoff;
+use crate::sim::time::{round_to_u64, SimTime};
+
+impl World {
+    pub(super) fn on_arrival(&mut self) {
+        let measured = self.now >= self.spec.simulation.warmup;
+        let request = Request {
+            offered_at: self.now,
+            attempts: 0,
+            last_backoff: self.spec.client.retry.base,
+            measured,
+        };
+        let index = match self.free_requests.pop() {
+            Some(index) => {
+                self.requests[index as usize] = request;
+                index
+            }
+            None => {
+                self.requests.push(request);
+                (self.requests.len() - 1) as u32
+            }
+        };
+        self.live_requests += 1;
+        self.stats
+            .in_system
+            .set(self.now, self.live_requests as f64, self.stats.window);
+        if measured {
+            self.stats.counts.offered += 1;
+        }
+        self.interval.sample.offered += 1.0;
+        self.start_attempt(index);
+        if let Some(next) = self
+            .arrivals
+            .next_after(self.now, self.spec.simulation.horizon)
+        {
+            self.queue.schedule(next, Event::Arrival);
+        }
+    }
+
+    pub(super) fn start_attempt(&mut self, request: u32) {
+        let req = &mut self.requests[request as usize];
+        req.attempts += 1;
+        let measured = req.measured;
+        if measured {
+            self.stats.counts.attempts += 1;
+        }
+        self.interval.sample.attempts += 1.0;
+        let Some(instance) = self.route() else {
+            // No instance takes traffic: the load balancer answers 503 at once.
+            self.attempt_failed(request, FailureKind::Rejected);
+            return;
+        };
+        let job = self.alloc_job(request, instance, measured);
+        let generation = self.jobs[job as usize].generation;
+        if let Some(timeout) = self.spec.client.timeout {
+            self.client_deadlines
+                .push_back((job, generation, self.now + timeout));
+            self.arm_client_timer();
+        }
+        self.instances[instance as usize].outstanding += 1;
+        self.admit(job);
+    }
+
+    /// Picks an instance that accepts traffic, or `None` when none does.
+    pub(super) fn route(&mut self) -> Option<u32> {
+        let count = self.instances.len() as u32;
+        match self.spec.fleet.balancer {
+            Balancer::RoundRobin => {
+                for _ in 0..count {
+                    let chosen = self.round_robin_next % count;
+                    self.round_robin_next = (chosen + 1) % count;
+                    if self.instances[chosen as usize].accepting {
+                        return Some(chosen);
+                    }
+                }
+                None
+            }
+            Balancer::Random => {
+                let accepting = self.instances.iter().filter(|i| i.accepting).count() as u32;
+                if accepting == 0 {
+                    return None;
+                }
+                let pick = self.routing_rng.gen_range(0..accepting) as usize;
+                self.instances
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, i)| i.accepting)
+                    .nth(pick)
+                    .map(|(index, _)| index as u32)
+            }
+            Balancer::LeastOutstanding => {
+                let mut best: Option<usize> = None;
+                for (i, instance) in self.instances.iter().enumerate() {
+                    if instance.accepting
+                        && best.is_none_or(|b| instance.outstanding < self.instances[b].outstanding)
+                    {
+                        best = Some(i);
+                    }
+                }
+                best.map(|b| b as u32)
+            }
+        }
+    }
+
+    pub(super) fn alloc_job(&mut self, request: u32, instance: u32, measured: bool) -> u32 {
+        let index = match self.free_jobs.pop() {
+            Some(index) => index,
+            None => {
+                self.jobs.push(Job {
+                    generation: 0,
+                    state: JobState::Free,
+                    request: NONE,
+                    instance: 0,
+                    step: 0,
+                    connection: NONE,
+                    holds_worker: false,
+                    wait_started: SimTime::ZERO,
+                    abandoned: false,
+                    measured: false,
+                });
+                self.job_times_ns
+                    .resize(self.jobs.len() * self.step_count, 0.0);
+                (self.jobs.len() - 1) as u32
+            }
+        };
+        let base = index as usize * self.step_count;
+        for (step, rng) in self.step_rngs.iter_mut().enumerate() {
+            self.job_times_ns[base + step] = self.spec.steps[step].time.sample_ns(rng);
+        }
+        let job = &mut self.jobs[index as usize];
+        job.state = JobState::Starting;
+        job.request = request;
+        job.instance = instance;
+        job.step = 0;
+        job.connection = NONE;
+        job.holds_worker = false;
+        job.abandoned = false;
+        job.measured = measured;
+        index
+    }
+
+    /// Gives the job a worker, queues it, or rejects it when the accept queue is full.
+    pub(super) fn admit(&mut self, job: u32) {
+        let instance_index = self.jobs[job as usize].instance as usize;
+        let instance = &mut self.instances[instance_index];
+        let has_worker = self
+            .spec
+            .fleet
+            .workers
+            .is_none_or(|workers| instance.busy_workers < workers);
+        if has_worker {
+            instance.busy_workers += 1;
+            self.jobs[job as usize].holds_worker = true;
+            self.advance_job(job);
+        } else if instance.queued < self.spec.fleet.accept_queue {
+            instance.queued += 1;
+            self.jobs[job as usize].state = JobState::Queued;
+            instance
+                .accept_queue
+                .push_back((job, self.jobs[job as usize].generation));
+        } else {
+            self.fail_job(job, FailureKind::Rejected);
+        }
+    }
+
+    /// Runs the job's steps from its current one until it must wait for something.
+    pub(super) fn advance_job(&mut self, job: u32) {
+        loop {
+            let j = self.jobs[job as usize];
+            if j.step as usize == self.step_count {
+                self.complete_job(job);
+                return;
+            }
+            let time_ns = self.job_times_ns[job as usize * self.step_count + j.step as usize];
+            match self.spec.steps[j.step as usize].kind {
+                StepKind::App => {
+                    let duration = SimTime(round_to_u64(time_ns));
+                    if duration.is_zero() {
+                        self.jobs[job as usize].step += 1;
+                        continue;
+                    }
+                    self.jobs[job as usize].state = JobState::App;
+                    self.queue.schedule(
+                        self.now + duration,
+                        Event::StepDone {
+                            job,
+                            generation: j.generation,
+                        },
+                    );
+                    return;
+                }
+                StepKind::Db => {
+                    if j.connection == NONE && !self.acquire(job) {
+                        return;
+                    }
+                    self.start_statement(job);
+                    return;
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_step_done(&mut self, job: u32) {
+        match self.jobs[job as usize].state {
+            JobState::App => {
+                self.jobs[job as usize].step += 1;
+                self.advance_job(job);
+            }
+            JobState::RoundTrip => self.finish_db_step(job),
+            state => unreachable!("StepDone for a job in state {state:?}"),
+        }
+    }
+
+    pub(super) fn finish_db_step(&mut self, job: u32) {
+        let j = self.jobs[job as usize];
+        if self.spec.scope == ConnectionScope::Step || j.step == self.last_db_step {
+            self.release_connection(job);
+        }
+        self.jobs[job as usize].step += 1;
+        self.advance_job(job);
+    }
+
+    pub(super) fn complete_job(&mut self, job: u32) {
+        let j = self.jobs[job as usize];
+        if !j.abandoned {
+            self.finish_request(j.request, None);
+        }
+        self.free_job(job);
+    }
+
+    pub(super) fn fail_job(&mut self, job: u32, kind: FailureKind) {
+        let j = self.jobs[job as usize];
+        if !j.abandoned {
+            self.attempt_failed(j.request, kind);
+        }
+        self.free_job(job);
+    }
+
+    /// An attempt failed: retry after backoff if the client does, else the request fails.
+    pub(super) fn attempt_failed(&mut self, request: u32, kind: FailureKind) {
+        let client = &self.spec.client;
+        let req = self.requests[request as usize];
+        if client.retries(kind) && req.attempts <= client.retry.max {
+            let sleep = backoff(
+                &client.retry,
+                req.attempts,
+                req.last_backoff,
+                &mut self.retry_rng,
+            );
+            self.requests[request as usize].last_backoff = sleep;
+            self.queue
+                .schedule(self.now + sleep, Event::RetryStart { request });
+        } else if client.retries(kind) && client.retry.max > 0 {
+            self.finish_request(request, Some(FailureKind::RetriesExhausted));
+        } else {
+            self.finish_request(request, Some(kind));
+        }
+    }
+
+    pub(super) fn finish_request(&mut self, request: u32, failure: Option<FailureKind>) {
+        let req = self.requests[request as usize];
+        if req.measured {
+            let sojourn = self.now - req.offered_at;
+            match failure {
+                None => self.stats.record_success(sojourn),
+                Some(kind) => self.stats.record_failure(kind, sojourn),
+            }
+        }
+        if self.series.is_some() {
+            let interval = &mut self.interval;
+            match failure {
+                None => {
+                    interval.sample.succeeded += 1.0;
+                    let latency_us = ((self.now - req.offered_at).0 / 1_000).max(1);
+                    interval.latency_us.saturating_record(latency_us);
+                }
+                Some(kind) => {
+                    interval.sample.failed += 1.0;
+                    *match kind {
+                        FailureKind::AcquireTimeout => &mut interval.sample.acquire_timeout,
+                        FailureKind::ClientTimeout => &mut interval.sample.client_timeout,
+                        FailureKind::DbRefused => &mut interval.sample.db_refused,
+                        FailureKind::Rejected => &mut interval.sample.rejected,
+                        FailureKind::RetriesExhausted => &mut interval.sample.retries_exhausted,
+                    } += 1.0;
+                }
+            }
+        }
+        self.live_requests -= 1;
+        self.stats
+            .in_system
+            .set(self.now, self.live_requests as f64, self.stats.window);
+        self.free_requests.push(request);
+    }
+
+    /// Releases everything the job holds and recycles its slot.
+    pub(super) fn free_job(&mut self, job: u32) {
+        let j = self.jobs[job as usize];
+        if j.connection != NONE {
+            self.release_connection(job);
+        }
+        let instance = &mut self.instances[j.instance as usize];
+        match j.state {
+            JobState::InDb => {
+                self.db.cancel_statement(self.now);
+                self.stats
+                    .busy_cores
+                    .set(self.now, self.db.busy_cores() as f64, self.stats.window);
+            }
+            JobState::Waiting => instance.pool.waiter_left(),
+            JobState::Queued => instance.queued -= 1,
+            _ => {}
+        }
+        instance.outstanding -= 1;
+        let slot = &mut self.jobs[job as usize];
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.state = JobState::Free;
+        self.free_jobs.push(job);
+        if j.state == JobState::InDb {
+            self.reschedule_db();
+        }
+        if j.holds_worker {
+            self.instances[j.instance as usize].busy_workers -= 1;
+            self.start_next_queued(j.instance);
+        }
+    }
+
+    pub(super) fn start_next_queued(&mut self, instance_index: u32) {
+        let instance = &mut self.instances[instance_index as usize];
+        if !instance.up {
+            return;
+        }
+        while let Some((job, generation)) = instance.accept_queue.pop_front() {
+            if self.jobs[job as usize].generation != generation {
+                continue;
+            }
+            instance.queued -= 1;
+            instance.busy_workers += 1;
+            self.jobs[job as usize].holds_worker = true;
+            self.advance_job(job);
+            return;
+        }
+    }
+
+    // ------------------------------------------------------------ client deadlines
+
+    pub(super) fn arm_client_timer(&mut self) {
+        if self.client_timer_armed {
+            return;
+        }
+        while let Some(&(job, generation, deadline)) = self.client_deadlines.front() {
+            if self.jobs[job as usize].generation == generation {
+                self.queue.schedule_later(deadline, Event::ClientDeadline);
+                self.client_timer_armed = true;
+                return;
+            }
+            self.client_deadlines.pop_front();
+        }
+    }
+
+    pub(super) fn on_client_deadline(&mut self) {
+        self.client_timer_armed = false;
+        while let Some(&(job, generation, deadline)) = self.client_deadlines.front() {
+            if self.jobs[job as usize].generation != generation {
+                self.client_deadlines.pop_front();
+                continue;
+            }
+            if deadline > self.now {
+                break;
+            }
+            self.client_deadlines.pop_front();
+            let request = self.jobs[job as usize].request;
+            self.jobs[job as usize].abandoned = true;
+            self.attempt_failed(request, FailureKind::ClientTimeout);
+            if self.spec.client.cancel_on_timeout {
+                self.free_job(job);
+            }
+        }
+        self.arm_client_timer();
+    }
+}
