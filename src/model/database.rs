@@ -20,8 +20,16 @@ struct FinishMark {
     job_generation: u32,
 }
 
+/// Statement counts up to this have their speed precomputed (see `speed_by_active`).
+const SPEED_TABLE_MAX_ACTIVE: u32 = 4096;
+
 pub struct Database {
-    pub spec: DatabaseSpec,
+    /// Private so that a change goes through `set_spec`, which keeps `speed_by_active` in step.
+    spec: DatabaseSpec,
+    /// `spec.per_statement_speed(n)` for n = 0..=min(max_connections, SPEED_TABLE_MAX_ACTIVE):
+    /// every start and finish needs the new speed, and a lookup takes a division and
+    /// its latency off the event's critical path. Same values, bit for bit.
+    speed_by_active: Vec<f64>,
     /// Connection slots held by this fleet's pools (open or opening).
     pub slots_used: u32,
     pub peak_slots_used: u32,
@@ -42,6 +50,7 @@ pub struct Database {
 impl Database {
     pub fn new(spec: DatabaseSpec) -> Database {
         Database {
+            speed_by_active: speed_table(&spec),
             spec,
             slots_used: 0,
             peak_slots_used: 0,
@@ -53,6 +62,26 @@ impl Database {
             demand_factor: 1.0,
             epoch: 0,
             scheduled_completion: None,
+        }
+    }
+
+    pub fn spec(&self) -> &DatabaseSpec {
+        &self.spec
+    }
+
+    /// New settings (a hot change). The speed of running statements changes at the next
+    /// start or finish, as before.
+    pub fn set_spec(&mut self, spec: DatabaseSpec) {
+        self.speed_by_active = speed_table(&spec);
+        self.spec = spec;
+    }
+
+    /// Each of `active` statements' speed: `spec.per_statement_speed(active)`.
+    #[inline]
+    fn speed_with(&self, active: u32) -> f64 {
+        match self.speed_by_active.get(active as usize) {
+            Some(&speed) => speed,
+            None => self.spec.per_statement_speed(active),
         }
     }
 
@@ -90,14 +119,14 @@ impl Database {
             job_generation,
         });
         self.active_statements += 1;
-        self.speed = self.spec.per_statement_speed(self.active_statements);
+        self.speed = self.speed_with(self.active_statements);
     }
 
     /// Forgets a statement whose job was cancelled; its mark is skipped when it surfaces.
     pub fn cancel_statement(&mut self, now: SimTime) {
         self.advance(now);
         self.active_statements -= 1;
-        self.speed = self.spec.per_statement_speed(self.active_statements);
+        self.speed = self.speed_with(self.active_statements);
     }
 
     /// Pops the next statement that has finished by `now`, if any, as (job, generation).
@@ -117,7 +146,7 @@ impl Database {
             if f64::from_bits(mark.work_bits) <= self.virtual_work_ns + 1.0 {
                 self.marks.pop();
                 self.active_statements -= 1;
-                self.speed = self.spec.per_statement_speed(self.active_statements);
+                self.speed = self.speed_with(self.active_statements);
                 return Some((mark.job, mark.job_generation));
             }
             return None;
@@ -134,7 +163,14 @@ impl Database {
         while let Some(mark) = self.marks.peek().copied() {
             if is_live(mark.job, mark.job_generation) {
                 let remaining_ns = (f64::from_bits(mark.work_bits) - self.virtual_work_ns).max(0.0);
-                return Some(SimTime(now.0 + ceil_to_u64(remaining_ns / self.speed)));
+                // x / 1.0 is x exactly; skipping the division saves its latency when no
+                // statement is slowed (fewer statements than cores, no contention).
+                let wall_ns = if self.speed == 1.0 {
+                    remaining_ns
+                } else {
+                    remaining_ns / self.speed
+                };
+                return Some(SimTime(now.0 + ceil_to_u64(wall_ns)));
             }
             self.marks.pop();
         }
@@ -145,6 +181,12 @@ impl Database {
     pub fn busy_cores(&self) -> u32 {
         self.active_statements.min(self.spec.cores)
     }
+}
+
+fn speed_table(spec: &DatabaseSpec) -> Vec<f64> {
+    (0..=spec.max_connections.min(SPEED_TABLE_MAX_ACTIVE))
+        .map(|active| spec.per_statement_speed(active))
+        .collect()
 }
 
 #[cfg(test)]
@@ -170,6 +212,27 @@ mod tests {
         // 8 statements on 4 cores: half a core each, slowed by 1 + 0.02*7 + 0.001*56.
         let expected = 0.5 / (1.0 + 0.14 + 0.056);
         assert!((db.spec.per_statement_speed(8) - expected).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_speed_table_matches_the_formula_before_and_after_a_change() {
+        let mut db = database(4, 0.02, 0.001);
+        let check = |db: &Database| {
+            for active in 0..=db.spec.max_connections + 5 {
+                let expected = db.spec.per_statement_speed(active);
+                assert_eq!(
+                    db.speed_with(active).to_bits(),
+                    expected.to_bits(),
+                    "{active}"
+                );
+            }
+        };
+        check(&db);
+        let mut slower = db.spec.clone();
+        slower.cores = 2;
+        slower.serial = 0.1;
+        db.set_spec(slower);
+        check(&db);
     }
 
     #[test]

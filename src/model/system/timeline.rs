@@ -89,7 +89,7 @@ impl World {
         }
         self.arrivals
             .rescale(after.traffic.rate_per_s / self.base_rate_per_s);
-        self.db.spec = after.database.clone();
+        self.db.set_spec(after.database.clone());
         self.spec.pool = after.pool.clone();
         self.spec.client = after.client.clone();
         self.spec.steps = after.steps.clone();
@@ -236,7 +236,7 @@ impl World {
         self.interval_in_use_since = self.now;
         sample.connections_in_use = self.interval_in_use_area / interval.0 as f64;
         self.interval_in_use_area = 0.0;
-        sample.db_connections = (self.db.slots_used + self.db.spec.other_connections) as f64;
+        sample.db_connections = (self.db.slots_used + self.db.spec().other_connections) as f64;
         self.autoscale(&sample);
         if let Some(series) = &mut self.series {
             series.push(sample);
