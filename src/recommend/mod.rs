@@ -7,6 +7,7 @@
 //! size), the largest size the database can hold with the whole fleet connected
 //! and before contention makes p99 worse, and a reason whenever no safe value exists.
 
+mod alerts;
 pub mod capacity;
 pub mod runway;
 pub mod sensitivity;
@@ -15,6 +16,8 @@ use serde::Serialize;
 
 use crate::config::experiment::{Experiment, Objective};
 use crate::sweep::{growth_axis, pool_axis, PointResult};
+pub use alerts::AlertThresholds;
+use alerts::{alert_thresholds, Replay};
 pub use capacity::SizeCapacity;
 use capacity::{carried_growth, SizeSeries};
 pub use runway::Runway;
@@ -48,21 +51,6 @@ pub struct GrowthLevel {
     pub recommended_pool_size: Option<u32>,
     /// Why there is no safe range or recommendation, and what to change.
     pub reason: Option<String>,
-}
-
-/// When to page, measured at the pool size in use as traffic grows.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct AlertThresholds {
-    pub pool_size: u32,
-    /// The largest growth that still meets the SLO at this size (None: fails from the first level).
-    pub last_passing_growth: Option<f64>,
-    /// The first growth level that fails the SLO (None: passes everywhere swept).
-    pub first_failing_growth: Option<f64>,
-    /// Alert when pool utilization (in use / max_size, per instance) stays above this fraction.
-    pub pool_utilization_above: Option<f64>,
-    /// Alert when pending acquisitions per pool stay above this.
-    pub pool_pending_above: Option<f64>,
-    pub note: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -488,60 +476,6 @@ fn explain_no_safe_value(
     }
 }
 
-fn alert_thresholds(
-    points: &[&PointResult],
-    growths: &[f64],
-    pool_size: u32,
-) -> Option<AlertThresholds> {
-    let series: Vec<&PointResult> = growths
-        .iter()
-        .filter_map(|g| {
-            at_growth(points, *g)
-                .into_iter()
-                .find(|p| p.pool_size == pool_size)
-        })
-        .collect();
-    if series.is_empty() {
-        return None;
-    }
-    let last_pass = series.iter().take_while(|p| p.slo_pass).last();
-    let first_fail = series.iter().find(|p| !p.slo_pass);
-    let (utilization, pending, note) = match (last_pass, first_fail) {
-        (Some(pass), Some(fail)) => {
-            // Page at the load of the last passing level: the SLO is about to break from there.
-            let utilization = pass.pool_utilization.mean;
-            let pending = (pass.pool_pending.mean * 2.0).ceil().max(1.0) / 2.0;
-            (
-                Some(utilization),
-                Some(pending),
-                format!(
-                    "the pool's state at the last growth that meets the SLO, {:.2}x (utilization {:.0}%, {:.2} pending); at {:.2}x it fails with utilization {:.0}% and {:.1} pending",
-                    pass.growth,
-                    pass.pool_utilization.mean * 100.0,
-                    pass.pool_pending.mean,
-                    fail.growth,
-                    fail.pool_utilization.mean * 100.0,
-                    fail.pool_pending.mean
-                ),
-            )
-        }
-        (Some(pass), None) => (
-            Some(pass.pool_utilization.hi.max(pass.pool_utilization.mean)),
-            Some(pass.pool_pending.hi.max(0.1)),
-            format!("passes at every swept growth; thresholds are the highest seen (growth {:.2}x), so any alert means traffic beyond the swept range", pass.growth),
-        ),
-        (None, _) => (None, None, "fails the SLO at the lowest swept growth: no threshold keeps it safe; change the setting first".into()),
-    };
-    Some(AlertThresholds {
-        pool_size,
-        last_passing_growth: last_pass.map(|p| p.growth),
-        first_failing_growth: first_fail.map(|p| p.growth),
-        pool_utilization_above: utilization,
-        pool_pending_above: pending,
-        note,
-    })
-}
-
 /// The sweep's points per swept pool size, each in growth order.
 fn size_series<'a>(points: &[&'a PointResult], growths: &[f64]) -> Vec<SizeSeries<'a>> {
     let mut sizes: Vec<u32> = points.iter().map(|p| p.pool_size).collect();
@@ -602,14 +536,23 @@ fn scenario(
         true => sensitivity::analyse(experiment, &complete, &sizes, measured, planned, threads)?,
         false => None,
     };
+    let replay = if degraded { Replay::Run } else { Replay::Skip };
     Ok(Scenario {
         variant: String::new(),
         fixed,
         current_carries_growth: current.as_ref().and_then(|c| c.carries),
         current_passes_planned_growth: passes_planned,
         current_reason: reason,
-        alerts_current: alert_thresholds(points, &growths, current_size),
-        alerts_recommended: recommended.and_then(|size| alert_thresholds(points, &growths, size)),
+        alerts_current: alert_thresholds(
+            experiment,
+            points,
+            &growths,
+            &sizes,
+            current_size,
+            replay,
+        ),
+        alerts_recommended: recommended
+            .and_then(|size| alert_thresholds(experiment, points, &growths, &sizes, size, replay)),
         levels,
         recommended_pool_size: recommended,
         floor_pool_size: floor,

@@ -9,7 +9,7 @@ use std::fmt::Write;
 use crate::config::duration::format_duration;
 use crate::config::experiment::Experiment;
 use crate::config::timeline::EventAction;
-use crate::recommend::{describe_capacity, Recommendations, Scenario};
+use crate::recommend::{describe_capacity, AlertThresholds, Recommendations, Scenario};
 use crate::sweep::PointResult;
 
 fn growth(g: f64) -> String {
@@ -131,24 +131,7 @@ fn summary(out: &mut String, experiment: &Experiment, rec: &Recommendations, s: 
         ("recommended", &s.alerts_recommended),
     ] {
         if let Some(a) = alerts {
-            match (a.pool_utilization_above, a.pool_pending_above) {
-                (Some(u), Some(p)) => {
-                    let _ = writeln!(
-                        out,
-                        "- **Alert on ({label} size {}):** pool utilization above {} or more than {p:.1} pending acquisitions per pool, for 1m ({}).",
-                        a.pool_size,
-                        percent(u),
-                        a.note
-                    );
-                }
-                _ => {
-                    let _ = writeln!(
-                        out,
-                        "- **Alert on ({label} size {}):** {}.",
-                        a.pool_size, a.note
-                    );
-                }
-            }
+            alert_lines(out, label, a);
         }
     }
     let _ = writeln!(out);
@@ -188,6 +171,65 @@ fn sizes_table(out: &mut String, rec: &Recommendations, s: &Scenario) {
         );
     }
     let _ = writeln!(out);
+}
+
+/// The alert thresholds of one pool size, in their units, with the surge replay's lead times.
+fn alert_lines(out: &mut String, label: &str, a: &AlertThresholds) {
+    let (Some(u), Some(per_pool), Some(fleet)) = (
+        a.utilization_above,
+        a.pending_per_pool_above,
+        a.pending_fleet_total_above,
+    ) else {
+        let _ = writeln!(
+            out,
+            "- **Alert on ({label} size {}):** {}.",
+            a.pool_size, a.note
+        );
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "- **Alert on ({label} size {}):** for {:.0}s, pool utilization (`hikaricp_connections_active / hikaricp_connections_max`, a fraction of each pool) above {u:.2}, or pending acquisitions (`hikaricp_connections_pending`) above {per_pool} per pool, i.e. {fleet} summed over the {} instances (the unit of `[[alerts]] metric = \"pool.pending\"`); {}. Ready rules: [alerts.rules.yml](alerts.rules.yml).",
+        a.pool_size,
+        a.for_s,
+        a.instances,
+        a.note
+    );
+    let Some(r) = &a.replay else { return };
+    let breach = match (r.slo_breached_s, r.slo_breached_at_growth) {
+        (Some(t), Some(g)) => {
+            format!("the SLO first broke in the interval ending at {t:.0} s ({g:.2}x)")
+        }
+        _ => "the SLO did not break".into(),
+    };
+    let leads: Vec<String> = r
+        .rules
+        .iter()
+        .map(|l| match (l.lead_time_s, l.fired_s) {
+            (Some(lead), Some(f)) => format!(
+                "`{}` ({}) fired at {f:.0} s, **{lead:.0} s before**",
+                l.rule, l.source
+            ),
+            _ => format!(
+                "`{}` ({}): {}",
+                l.rule,
+                l.source,
+                l.note.clone().unwrap_or_default()
+            ),
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "  - Surge replay (seed {}, {} replication, {}s sample interval): traffic steady at {:.2}x for {:.0} s, then rising to {:.2}x over {:.0} s; {breach}; {}.",
+        r.seed,
+        r.replications,
+        r.sample_interval_s,
+        r.from_growth,
+        r.steady_s,
+        r.to_growth,
+        r.ramp_s,
+        leads.join("; ")
+    );
 }
 
 fn levels_table(out: &mut String, s: &Scenario) {

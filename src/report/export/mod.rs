@@ -6,6 +6,7 @@
 //! link to other outputs (the Markdown report) come last and see what was rendered
 //! before them.
 
+mod alert_rules;
 mod capacity_charts;
 mod markdown_report;
 mod points_csv;
@@ -20,6 +21,7 @@ use crate::config::experiment::Experiment;
 use crate::recommend::Recommendations;
 use crate::sweep::SweepResult;
 
+pub use alert_rules::render_rules;
 pub use timelines::{timeline_plan, PlannedTimeline};
 
 /// Everything a sweep's outputs are rendered from.
@@ -45,6 +47,7 @@ pub fn default_exporters() -> Vec<Box<dyn Exporter>> {
         Box::new(recommendations_json::RecommendationsJson),
         Box::new(capacity_charts::CapacityCharts),
         Box::new(timelines::Timelines),
+        Box::new(alert_rules::AlertRules),
         Box::new(markdown_report::MarkdownReport),
     ]
 }
