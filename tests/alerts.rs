@@ -127,6 +127,13 @@ fn the_surge_replay_fires_the_rules_before_the_slo_breaks() {
             lead > 0.0 && (lead - (breached - fired)).abs() < 1e-9,
             "{replay:?}"
         );
+        // In growth terms too: it fires at a lower traffic level than the SLO breaks at.
+        let fired_at = utilization.fired_at_growth.unwrap();
+        assert!(
+            fired_at < replay.slo_breached_at_growth.unwrap(),
+            "{replay:?}"
+        );
+        assert!((fired_at - replay.growth_at(fired)).abs() < 1e-9);
         // It fires after holding for `for` above a threshold reached during the ramp.
         assert!(fired >= replay.steady_s + a.for_s, "{replay:?}");
         for rule in &replay.rules {

@@ -91,6 +91,8 @@ pub struct RuleLead {
     pub source: String,
     /// When the rule fired (end of the interval in which it had held for `for`), seconds.
     pub fired_s: Option<f64>,
+    /// The traffic growth when it fired (independent of how fast the replay ramps).
+    pub fired_at_growth: Option<f64>,
     /// SLO break time minus firing time, seconds (None: it did not fire before the SLO broke).
     pub lead_time_s: Option<f64>,
     /// Why there is no lead time, when there is none.
@@ -338,7 +340,10 @@ fn surge_replay(
             } else {
                 "model"
             };
-            rule_lead(rule, source, fired_s, replay.slo_breached_s)
+            RuleLead {
+                fired_at_growth: fired_s.map(|t| replay.growth_at(t)),
+                ..rule_lead(rule, source, fired_s, replay.slo_breached_s)
+            }
         })
         .collect();
     replay
@@ -389,6 +394,7 @@ fn rule_lead(
         rule: format!("{} > {}", rule.metric.name(), rule.above),
         source: source.into(),
         fired_s,
+        fired_at_growth: None,
         lead_time_s,
         note,
     }

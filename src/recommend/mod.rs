@@ -537,22 +537,20 @@ fn scenario(
         false => None,
     };
     let replay = if degraded { Replay::Run } else { Replay::Skip };
+    let alerts_current =
+        alert_thresholds(experiment, points, &growths, &sizes, current_size, replay);
     Ok(Scenario {
         variant: String::new(),
         fixed,
         current_carries_growth: current.as_ref().and_then(|c| c.carries),
         current_passes_planned_growth: passes_planned,
         current_reason: reason,
-        alerts_current: alert_thresholds(
-            experiment,
-            points,
-            &growths,
-            &sizes,
-            current_size,
-            replay,
-        ),
-        alerts_recommended: recommended
-            .and_then(|size| alert_thresholds(experiment, points, &growths, &sizes, size, replay)),
+        alerts_recommended: match recommended {
+            Some(size) if size == current_size => alerts_current.clone(),
+            Some(size) => alert_thresholds(experiment, points, &growths, &sizes, size, replay),
+            None => None,
+        },
+        alerts_current,
         levels,
         recommended_pool_size: recommended,
         floor_pool_size: floor,

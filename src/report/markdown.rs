@@ -126,14 +126,7 @@ fn summary(out: &mut String, experiment: &Experiment, rec: &Recommendations, s: 
             db.cores, db.serial, db.crosstalk, peak
         );
     }
-    for (label, alerts) in [
-        ("current", &s.alerts_current),
-        ("recommended", &s.alerts_recommended),
-    ] {
-        if let Some(a) = alerts {
-            alert_lines(out, label, a);
-        }
-    }
+    alert_summary(out, s);
     let _ = writeln!(out);
 }
 
@@ -173,6 +166,25 @@ fn sizes_table(out: &mut String, rec: &Recommendations, s: &Scenario) {
     let _ = writeln!(out);
 }
 
+/// The alert thresholds of today's and the recommended size (once when they are the same).
+fn alert_summary(out: &mut String, s: &Scenario) {
+    let same = matches!((&s.alerts_current, &s.alerts_recommended), (Some(c), Some(r)) if c.pool_size == r.pool_size);
+    if same {
+        if let Some(a) = &s.alerts_current {
+            alert_lines(out, "current and recommended", a);
+        }
+        return;
+    }
+    for (label, alerts) in [
+        ("current", &s.alerts_current),
+        ("recommended", &s.alerts_recommended),
+    ] {
+        if let Some(a) = alerts {
+            alert_lines(out, label, a);
+        }
+    }
+}
+
 /// The alert thresholds of one pool size, in their units, with the surge replay's lead times.
 fn alert_lines(out: &mut String, label: &str, a: &AlertThresholds) {
     let (Some(u), Some(per_pool), Some(fleet)) = (
@@ -189,7 +201,7 @@ fn alert_lines(out: &mut String, label: &str, a: &AlertThresholds) {
     };
     let _ = writeln!(
         out,
-        "- **Alert on ({label} size {}):** for {:.0}s, pool utilization (`hikaricp_connections_active / hikaricp_connections_max`, a fraction of each pool) above {u:.2}, or pending acquisitions (`hikaricp_connections_pending`) above {per_pool} per pool, i.e. {fleet} summed over the {} instances (the unit of `[[alerts]] metric = \"pool.pending\"`); {}. Ready rules: [alerts.rules.yml](alerts.rules.yml).",
+        "- **Alert on ({label} size {}):** for {:.0}s, pool utilization (`hikaricp_connections_active / hikaricp_connections_max`, a fraction of each pool) above {u:.2}, or pending acquisitions (`hikaricp_connections_pending`) above {per_pool} per pool, i.e. above {fleet} summed over the {} instances (the unit of `[[alerts]] metric = \"pool.pending\"`); {}. Ready rules: [alerts.rules.yml](alerts.rules.yml).",
         a.pool_size,
         a.for_s,
         a.instances,
@@ -205,9 +217,9 @@ fn alert_lines(out: &mut String, label: &str, a: &AlertThresholds) {
     let leads: Vec<String> = r
         .rules
         .iter()
-        .map(|l| match (l.lead_time_s, l.fired_s) {
-            (Some(lead), Some(f)) => format!(
-                "`{}` ({}) fired at {f:.0} s, **{lead:.0} s before**",
+        .map(|l| match (l.lead_time_s, l.fired_s, l.fired_at_growth) {
+            (Some(lead), Some(f), Some(g)) => format!(
+                "`{}` ({}) fired at {f:.0} s ({g:.2}x), **{lead:.0} s before**",
                 l.rule, l.source
             ),
             _ => format!(
@@ -218,9 +230,10 @@ fn alert_lines(out: &mut String, label: &str, a: &AlertThresholds) {
             ),
         })
         .collect();
+    let ramp_per_minute = (r.to_growth - r.from_growth) / r.ramp_s * 60.0;
     let _ = writeln!(
         out,
-        "  - Surge replay (seed {}, {} replication, {}s sample interval): traffic steady at {:.2}x for {:.0} s, then rising to {:.2}x over {:.0} s; {breach}; {}.",
+        "  - Surge replay (seed {}, {} replication, {}s sample interval): traffic steady at {:.2}x for {:.0} s, then rising to {:.2}x over {:.0} s ({ramp_per_minute:.2}x per minute: lead times in seconds scale inversely with how fast traffic really grows, the growth at firing does not); {breach}; {}.",
         r.seed,
         r.replications,
         r.sample_interval_s,

@@ -16,6 +16,7 @@ use anyhow::Result;
 use super::{Exporter, ReportInput};
 use crate::recommend::AlertThresholds;
 use crate::report::output::OutputFile;
+use crate::sim::time::{format_duration, SimTime};
 
 pub struct AlertRules;
 
@@ -53,14 +54,9 @@ fn quoted(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| "\"\"".into())
 }
 
-/// Prometheus duration for whole seconds ("1m", "90s").
+/// Prometheus duration for whole seconds ("1m", "1m30s"; Prometheus takes no fractions).
 fn prometheus_duration(seconds: f64) -> String {
-    let s = seconds.round().max(0.0) as u64;
-    if s > 0 && s % 60 == 0 {
-        format!("{}m", s / 60)
-    } else {
-        format!("{s}s")
-    }
+    format_duration(SimTime::from_secs_f64(seconds.round().max(0.0)))
 }
 
 struct Rule {
