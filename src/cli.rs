@@ -77,8 +77,8 @@ pub struct RunArgs {
 pub struct SweepArgs {
     /// The experiment file (TOML; see docs/experiment.md).
     pub experiment: PathBuf,
-    /// Worker threads (default: all cores). Results do not depend on it.
-    #[arg(long)]
+    /// Worker threads (default: all cores), 1 to 1024. Results do not depend on it.
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     pub threads: Option<usize>,
     /// Output directory (overrides the experiment's output.dir).
     #[arg(long)]
@@ -104,8 +104,8 @@ pub struct SweepArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct ValidateArgs {
-    /// Replications per check (more gives tighter intervals).
-    #[arg(long, default_value_t = 10)]
+    /// Replications per check (more gives tighter intervals), 1 to 1000.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub replications: u32,
 }
 

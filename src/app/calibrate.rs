@@ -117,10 +117,10 @@ pub fn run(args: &CalibrateArgs) -> Result<ExitCode, AppError> {
     };
     report.charts = write_charts(&report, &observed, &args.out)?;
     match args.format {
-        OutputFormat::Table => print!("{}", render(&report)),
+        OutputFormat::Table => crate::app::console::out(&render(&report))?,
         OutputFormat::Json => {
             let json = serde_json::to_string_pretty(&report).map_err(anyhow::Error::from)?;
-            println!("{json}");
+            crate::app::console::out(&format!("{json}\n"))?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -51,10 +51,10 @@ pub fn run(args: &FitArgs) -> Result<ExitCode, AppError> {
         }
     }
     match args.format {
-        OutputFormat::Table => print!("{}", render(&args.file, &reports)),
+        OutputFormat::Table => crate::app::console::out(&render(&args.file, &reports))?,
         OutputFormat::Json => {
             let json = serde_json::to_string_pretty(&reports).map_err(anyhow::Error::from)?;
-            println!("{json}");
+            crate::app::console::out(&format!("{json}\n"))?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -3,6 +3,7 @@
 //! Kept apart from `main.rs` so that tests and benchmarks can drive the same code.
 
 pub mod calibrate;
+pub mod console;
 pub mod fit;
 mod sweep;
 
@@ -34,6 +35,9 @@ pub enum AppError {
     /// Anything else (I/O on outputs): exit code 2 as well, with the cause chain.
     #[error("{0:#}")]
     Other(#[from] anyhow::Error),
+    /// Writing to stdout failed: quiet on a broken pipe, one line otherwise.
+    #[error("cannot write to standard output: {0}")]
+    Write(#[from] std::io::Error),
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode, AppError> {
@@ -74,14 +78,12 @@ fn run_model(args: &RunArgs) -> Result<ExitCode, AppError> {
     }
     match args.format {
         OutputFormat::Table => {
-            print!(
-                "{}",
-                table::render(&spec, args.replication, &output.summary)
-            );
-            print!(
-                "{}",
-                crate::report::timeline::render_detection(&spec, &output.series, &detection)
-            );
+            console::out(&table::render(&spec, args.replication, &output.summary))?;
+            console::out(&crate::report::timeline::render_detection(
+                &spec,
+                &output.series,
+                &detection,
+            ))?;
         }
         OutputFormat::Json => {
             let report = RunJson {
@@ -89,7 +91,7 @@ fn run_model(args: &RunArgs) -> Result<ExitCode, AppError> {
                 alerts: &detection,
             };
             let json = serde_json::to_string_pretty(&report).map_err(anyhow::Error::from)?;
-            println!("{json}");
+            console::out(&format!("{json}\n"))?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -118,7 +120,7 @@ fn blame_override(mut error: InputError, overrides: &[(String, String)]) -> Inpu
 
 fn validate(args: &ValidateArgs) -> Result<ExitCode, AppError> {
     let report = crate::validate::run_all(args.replications);
-    print!("{}", report.render());
+    console::out(&report.render())?;
     Ok(if report.all_passed() {
         ExitCode::SUCCESS
     } else {
@@ -129,13 +131,13 @@ fn validate(args: &ValidateArgs) -> Result<ExitCode, AppError> {
 fn check_files(args: &CheckArgs) -> Result<ExitCode, AppError> {
     for file in &args.files {
         check_one(file)?;
-        println!("{}: ok", file.display());
+        console::out(&format!("{}: ok\n", file.display()))?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn check_one(file: &Path) -> Result<(), AppError> {
-    let text = std::fs::read_to_string(file).map_err(|e| {
+    let text = crate::config::input_file::read_regular(file).map_err(|e| {
         InputError::new(file, format!("cannot read the file: {e}")).hint("check the path")
     })?;
     let table = crate::config::model::parse_toml(file, &text)?;

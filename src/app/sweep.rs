@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::AppError;
+use super::{console, AppError};
 use crate::cli::SweepArgs;
 use crate::config::experiment::Experiment;
 use crate::config::overrides::parse_override_value;
@@ -29,29 +29,29 @@ pub fn run_sweep_command(args: &SweepArgs) -> Result<ExitCode, AppError> {
     let result = run_sweep(&experiment, args.threads, !args.quiet)?;
     if !args.quiet && pool_axis(&experiment).is_some() {
         // Planning simulates more models (an instance lost, a deploy) with no bar of its own.
-        eprintln!(
-            "sweep: {} points in {:.0} s; now checking each pool size with an instance lost and during a rolling deploy",
+        console::err(&format!(
+            "sweep: {} points in {:.0} s; now checking each pool size with an instance lost and during a rolling deploy\n",
             result.points.len(),
             result.wall_seconds
-        );
+        ));
     }
     let recommendations = recommend(&experiment, &result.points, args.threads)?;
     let written =
         crate::report::write_sweep_outputs(&experiment, &result, &recommendations, &out_dir)?;
     let rec = &recommendations;
     if !args.quiet {
-        eprintln!(
-            "{} runs ({} points x {} replications) in {:.1} s; wrote {} files to {}",
+        console::err(&format!(
+            "{} runs ({} points x {} replications) in {:.1} s; wrote {} files to {}\n",
             result.runs.len(),
             result.points.len(),
             experiment.replications,
             result.wall_seconds,
             written,
             out_dir.display()
-        );
+        ));
     }
     if pool_axis(&experiment).is_some() || !experiment.has_timeline() {
-        println!("{}", rec.headline());
+        console::out(&format!("{}\n", rec.headline()))?;
     } else {
         // `aggregate` keeps the experiment's point order.
         for (p, point) in result.points.iter().zip(&experiment.points) {
@@ -64,27 +64,28 @@ pub fn run_sweep_command(args: &SweepArgs) -> Result<ExitCode, AppError> {
                     format!(", first page at {at} ({})", a.name)
                 })
                 .unwrap_or_default();
-            println!(
-                "{}: {:.2}% of requests failed{first_page}",
+            console::out(&format!(
+                "{}: {:.2}% of requests failed{first_page}
+",
                 point_label(&experiment, p),
                 p.error_rate.mean * 100.0
-            );
+            ))?;
         }
     }
     if args.check {
         if let Some(reason) = rec.check_failure() {
-            println!("check failed: {reason}");
+            console::out(&format!("check failed: {reason}\n"))?;
             return Ok(ExitCode::from(1));
         }
-        println!(
-            "check passed: pool.max_size = {} carries the planned growth {:.2}x with all instances serving, with {} lost and during a deploy",
+        console::out(&format!(
+            "check passed: pool.max_size = {} carries the planned growth {:.2}x with all instances serving, with {} lost and during a deploy\n",
             rec.current_pool_size,
             rec.planned_growth,
             match rec.instance_loss {
                 1 => "one instance".to_string(),
                 n => format!("{n} instances"),
             }
-        );
+        ))?;
     }
     Ok(ExitCode::SUCCESS)
 }

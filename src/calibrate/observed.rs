@@ -118,7 +118,7 @@ fn load_aligned(
 
 /// Reads OBS.toml and every series it names.
 pub fn read_observed(path: &Path) -> Result<Observed, InputError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = crate::config::input_file::read_regular(path).map_err(|e| {
         InputError::new(path, format!("cannot read the file: {e}")).hint("check the path")
     })?;
     let table = parse_toml(path, &text)?;

@@ -409,12 +409,14 @@ fn read_trace(model_path: &Path, text: &str, file: &str) -> Result<Trace, InputE
             .map(|(t, r)| (SimTime::from_secs_f64(t), r));
         return Ok(Trace::Rates(rates.collect()));
     }
-    let mut reader = csv::Reader::from_path(&path).map_err(|e| {
-        err(
-            format!("cannot read the trace {}: {e}", path.display()),
-            "the path is relative to the model file",
-        )
-    })?;
+    let mut reader = crate::config::input_file::open_regular(&path)
+        .map(csv::Reader::from_reader)
+        .map_err(|e| {
+            err(
+                format!("cannot read the trace {}: {e}", path.display()),
+                "the path is relative to the model file",
+            )
+        })?;
     let headers: Vec<String> = reader
         .headers()
         .map_err(|e| {

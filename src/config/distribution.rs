@@ -400,13 +400,15 @@ fn empirical(spec: &DistSpec, base_dir: &Path) -> Result<(Sampler, f64), DistErr
         )
     })?;
     let path = base_dir.join(file);
-    let mut reader = csv::Reader::from_path(&path).map_err(|e| {
-        dist_error(
-            "file",
-            format!("cannot read {}: {e}", path.display()),
-            "check the path; it is relative to the model file",
-        )
-    })?;
+    let mut reader = crate::config::input_file::open_regular(&path)
+        .map(csv::Reader::from_reader)
+        .map_err(|e| {
+            dist_error(
+                "file",
+                format!("cannot read {}: {e}", path.display()),
+                "check the path; it is relative to the model file",
+            )
+        })?;
     let headers = reader
         .headers()
         .map_err(|e| {

@@ -201,7 +201,7 @@ impl Experiment {
         seed: Option<u64>,
         overrides: &[(String, Value)],
     ) -> Result<Experiment, InputError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let text = crate::config::input_file::read_regular(path).map_err(|e| {
             InputError::new(path, format!("cannot read the experiment file: {e}"))
                 .hint("check the path; `ls experiments/` lists the experiments in this repository")
         })?;

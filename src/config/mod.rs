@@ -10,6 +10,7 @@ pub mod distribution;
 pub mod duration;
 pub mod error;
 pub mod experiment;
+pub mod input_file;
 pub mod model;
 pub mod overrides;
 pub mod prometheus;

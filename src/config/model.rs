@@ -26,7 +26,7 @@ pub struct ModelSource {
 
 impl ModelSource {
     pub fn read(path: &Path) -> Result<ModelSource, InputError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let text = crate::config::input_file::read_regular(path).map_err(|e| {
             InputError::new(path, format!("cannot read the model file: {e}"))
                 .hint("check the path; `ls models/` lists the models in this repository")
         })?;

@@ -57,7 +57,7 @@ fn bad(path: &Path, message: impl Into<String>, hint: &str) -> InputError {
 }
 
 fn read_json(path: &Path) -> Result<Value, InputError> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::config::input_file::read_regular(path)
         .map_err(|e| bad(path, format!("cannot read the file: {e}"), "check the path"))?;
     let json: Value = serde_json::from_str(&text).map_err(|e| {
         bad(
@@ -288,7 +288,7 @@ fn parse_exposition_line(line: &str) -> Option<(String, String, Option<String>, 
 
 /// Reads every histogram (`_bucket` with `le`, `_sum`, `_count`) from a text exposition.
 pub fn read_text_histograms(path: &Path) -> Result<Vec<BucketHistogram>, InputError> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::config::input_file::read_regular(path)
         .map_err(|e| bad(path, format!("cannot read the file: {e}"), "check the path"))?;
     let mut found: BTreeMap<String, BucketHistogram> = BTreeMap::new();
     let key = |name: &str, labels: &str| format!("{name}{{{labels}}}");

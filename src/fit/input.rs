@@ -134,7 +134,8 @@ pub fn read(path: &Path, unit: Option<TimeUnit>) -> Result<FitInput, InputError>
 }
 
 fn read_csv(path: &Path, unit: Option<TimeUnit>) -> Result<FitInput, InputError> {
-    let mut reader = csv::Reader::from_path(path)
+    let mut reader = crate::config::input_file::open_regular(path)
+        .map(csv::Reader::from_reader)
         .map_err(|e| bad(path, format!("cannot read the file: {e}"), "check the path"))?;
     let headers: Vec<String> = reader
         .headers()
