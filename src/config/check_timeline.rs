@@ -291,6 +291,17 @@ fn check_rolling_restart(
             "restart at least 1 instance per batch",
         ));
     }
+    let surge = e.surge.unwrap_or(0);
+    if u64::from(surge) + u64::from(after.fleet.instances) > 10_000 {
+        return Err(c.err(
+            &field("surge"),
+            format!(
+                "a surge of {surge} instances on a fleet of {} is beyond what poolsim models",
+                after.fleet.instances
+            ),
+            "keep fleet.instances + surge at most 10000 (Kubernetes' maxSurge is typically 25% of the fleet)",
+        ));
+    }
     let optional = |name: &str, value: Option<&String>, default_ms: u64| match value {
         Some(_) => c.duration(&field(name), value, "rolling_restart"),
         None => Ok(SimTime::from_millis(default_ms)),
@@ -299,7 +310,7 @@ fn check_rolling_restart(
         batch,
         interval: optional("interval", e.interval.as_ref(), 120_000)?,
         drain: optional("drain", e.drain.as_ref(), 30_000)?,
-        surge: e.surge.unwrap_or(0),
+        surge,
         after: Box::new(after),
     })
 }

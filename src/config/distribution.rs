@@ -18,6 +18,10 @@ use super::duration::parse_duration;
 const NORMAL_Z99: f64 = 2.326_347_874_040_840_8;
 /// Redraws before a truncated sample is clamped to `max` (keeps draws bounded in time).
 const TRUNCATION_REDRAWS: u32 = 64;
+/// Every draw saturates here, in ns (about 11.6 days): far beyond any real step, and
+/// small enough that simulated-time arithmetic on it stays exact in an `f64` and a `u64`
+/// (a Weibull of shape 0.01 or an empirical 1e305 ms would otherwise overflow both).
+pub const MAX_SAMPLE_NS: f64 = 1e15;
 
 /// A distribution as written in a model file. Durations are strings with units.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -84,9 +88,14 @@ pub struct TimeDist {
 }
 
 impl TimeDist {
-    /// Draws one duration in nanoseconds (never negative).
+    /// Draws one duration in nanoseconds (never negative, at most [`MAX_SAMPLE_NS`]).
     #[inline]
     pub fn sample_ns<R: Rng + ?Sized>(&self, rng: &mut R) -> f64 {
+        self.sample_truncated(rng).min(MAX_SAMPLE_NS)
+    }
+
+    #[inline]
+    fn sample_truncated<R: Rng + ?Sized>(&self, rng: &mut R) -> f64 {
         let Some(max_ns) = self.max_ns else {
             return self.sample_untruncated(rng);
         };
@@ -499,6 +508,9 @@ fn mixture(spec: &DistSpec, base_dir: &Path) -> Result<(Sampler, f64), DistError
         weights.push(weight);
         parts.push(part);
     }
+    // Relative to the largest, so weights of 1e308 do not sum to infinity.
+    let largest = weights.iter().copied().fold(0.0, f64::max);
+    weights.iter_mut().for_each(|w| *w /= largest);
     let total: f64 = weights.iter().sum();
     let mut running = 0.0;
     let cumulative_weight = weights

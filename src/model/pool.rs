@@ -64,7 +64,9 @@ pub const CONNECT_BACKOFF_MAX: SimTime = SimTime(5_000_000_000);
 
 impl Pool {
     pub fn new(spec: PoolSpec) -> Pool {
-        let capacity = spec.max_size as usize;
+        // Reserved for the usual sizes only: a max_size of a billion must not allocate
+        // a billion slots that the database's max_connections would never let open.
+        let capacity = spec.max_size.min(1024) as usize;
         Pool {
             spec,
             connections: Vec::with_capacity(capacity),

@@ -4,6 +4,12 @@
 //! peak rate and each is kept with probability rate(t) / peak. With a flat rate
 //! every candidate is kept and no extra random number is drawn. A trace of
 //! arrival times is replayed as it is.
+//!
+//! The peak is taken per time segment between surge boundaries (only the surges
+//! active in the segment multiply it), not as the product of every surge of the
+//! run: twelve surges of factor 3 would otherwise draw 3^12 candidates per arrival.
+//! A candidate past the segment's end is dropped and drawing restarts at the
+//! boundary with the next segment's peak, which the exponential's lack of memory allows.
 
 use rand::Rng;
 use rand_distr::{Distribution, Exp1};
@@ -22,7 +28,12 @@ pub struct ArrivalProcess {
     replay_index: usize,
     /// Multiplier set by hot `set` events on traffic.rate or traffic.growth.
     rate_scale: f64,
+    /// Peak rate without surges (profile peak and hot rescales included).
     peak_rate_per_ns: f64,
+    /// Surge starts and ends, sorted: the segments' boundaries.
+    boundaries: Vec<SimTime>,
+    /// The segment the last candidate fell in: [start, end) and its peak rate per ns.
+    segment: (SimTime, SimTime, f64),
     flat: bool,
     rng: Stream,
 }
@@ -34,7 +45,12 @@ impl ArrivalProcess {
         trace: Option<Trace>,
         rng: Stream,
     ) -> ArrivalProcess {
+        let mut boundaries: Vec<SimTime> = surges.iter().flat_map(|s| [s.0, s.1]).collect();
+        boundaries.sort_unstable();
+        boundaries.dedup();
         let mut process = ArrivalProcess {
+            boundaries,
+            segment: (SimTime::MAX, SimTime::MAX, 0.0),
             spec,
             surges,
             trace,
@@ -55,9 +71,8 @@ impl ArrivalProcess {
             }
             _ => self.spec.rate_per_s,
         };
-        let surge_peak: f64 = self.surges.iter().map(|s| s.2.max(1.0)).product();
-        self.peak_rate_per_ns =
-            base_peak * self.rate_scale * self.spec.peak_factor() * surge_peak / 1e9;
+        self.peak_rate_per_ns = base_peak * self.rate_scale * self.spec.peak_factor() / 1e9;
+        self.segment = (SimTime::MAX, SimTime::MAX, 0.0);
         self.flat = self.spec.profile.iter().all(|p| p.1 == 1.0)
             && self.surges.is_empty()
             && !matches!(self.trace, Some(Trace::Rates(_)));
@@ -67,6 +82,24 @@ impl ArrivalProcess {
     pub fn rescale(&mut self, scale: f64) {
         self.rate_scale = scale;
         self.update_bounds();
+    }
+
+    /// The segment between surge boundaries that holds `t`: (start, end, peak per ns).
+    fn segment_at(&self, t: SimTime) -> (SimTime, SimTime, f64) {
+        let index = self.boundaries.partition_point(|b| *b <= t);
+        let start = if index == 0 {
+            SimTime::ZERO
+        } else {
+            self.boundaries[index - 1]
+        };
+        let end = self.boundaries.get(index).copied().unwrap_or(SimTime::MAX);
+        let surge: f64 = self
+            .surges
+            .iter()
+            .filter(|s| s.0 <= start && start < s.1)
+            .map(|s| s.2.max(1.0))
+            .product();
+        (start, end, self.peak_rate_per_ns * surge)
     }
 
     /// The arrival rate at `t`, per second.
@@ -106,17 +139,28 @@ impl ArrivalProcess {
             return None;
         }
         let mut t = now.0 as f64;
-        loop {
+        if self.flat {
             let gap: f64 = Exp1.sample(&mut self.rng);
             t += gap / self.peak_rate_per_ns;
+            return (t < until.0 as f64).then(|| SimTime(ceil_to_u64(t)));
+        }
+        loop {
+            let at = SimTime(ceil_to_u64(t));
+            if !(self.segment.0 <= at && at < self.segment.1) {
+                self.segment = self.segment_at(at);
+            }
+            let (_, segment_end, peak) = self.segment;
+            let gap: f64 = Exp1.sample(&mut self.rng);
+            t += gap / peak;
             if t >= until.0 as f64 {
                 return None;
             }
-            let candidate = SimTime(ceil_to_u64(t));
-            if self.flat {
-                return Some(candidate);
+            if t >= segment_end.0 as f64 {
+                t = segment_end.0 as f64;
+                continue;
             }
-            let keep = self.rate_at(candidate) / 1e9 / self.peak_rate_per_ns;
+            let candidate = SimTime(ceil_to_u64(t));
+            let keep = self.rate_at(candidate) / 1e9 / peak;
             if self.rng.gen::<f64>() < keep {
                 return Some(candidate);
             }
