@@ -67,6 +67,8 @@ pub struct RunArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// Write the sampled time series (one row per simulation.sample_interval) to this CSV,
     /// and a timeline chart beside it (<name>-timeline.png and .svg).
     #[arg(long, value_name = "FILE.csv")]
@@ -96,10 +98,32 @@ pub struct SweepArgs {
     /// Seed (overrides the model's simulation.seed).
     #[arg(long)]
     pub seed: Option<u64>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// Override a field of the model before the sweep values apply: --set fleet.instances=10
     /// or --set request.steps[0].time.p99=30ms (repeatable; paths in docs/model.md).
     #[arg(long = "set", value_name = "PATH=VALUE", value_parser = parse_assignment)]
     pub overrides: Vec<(String, String)>,
+}
+
+/// Limits on the estimated cost, checked before anything is simulated.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct LimitArgs {
+    /// Refuse when the estimated engine events (all runs together) exceed this.
+    #[arg(long, value_name = "EVENTS", default_value_t = crate::model::budget::DEFAULT_MAX_EVENTS)]
+    pub max_events: f64,
+    /// Refuse when one run's estimated series and backlog exceed this many MiB.
+    #[arg(long, value_name = "MIB", default_value_t = crate::model::budget::DEFAULT_MAX_MEMORY_MIB)]
+    pub max_memory: f64,
+}
+
+impl LimitArgs {
+    pub fn limits(&self) -> crate::model::budget::Limits {
+        crate::model::budget::Limits {
+            max_events: self.max_events,
+            max_memory_mib: self.max_memory,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]

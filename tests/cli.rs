@@ -46,6 +46,7 @@ fn json_has_exactly_the_contract_keys() {
         "failures.db_refused",
         "failures.rejected",
         "failures.retries_exhausted",
+        "failures.backlog_full",
         "error_rate",
         "throughput_rps",
         "latency_ms.mean",

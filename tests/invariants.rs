@@ -78,7 +78,12 @@ fn assert_conserved(s: &Summary) {
     let f = &s.failures;
     assert_eq!(
         s.requests.failed,
-        f.acquire_timeout + f.client_timeout + f.db_refused + f.rejected + f.retries_exhausted,
+        f.acquire_timeout
+            + f.client_timeout
+            + f.db_refused
+            + f.rejected
+            + f.retries_exhausted
+            + f.backlog_full,
         "each failure is counted under exactly one kind"
     );
     assert!(s.requests.attempts >= s.requests.offered);

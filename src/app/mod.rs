@@ -65,6 +65,17 @@ fn run_model(args: &RunArgs) -> Result<ExitCode, AppError> {
     let spec = source
         .build(&overrides)
         .map_err(|e| blame_override(e, &args.overrides))?;
+    let budget = crate::model::budget::estimate(&spec, args.timeseries.is_some());
+    if let Some(why) = args
+        .limits
+        .limits()
+        .check(budget.events, budget.memory_bytes)
+    {
+        return Err(InputError::new(&args.model, why)
+            .hint("shorten simulation.horizon, lower traffic.rate, or lengthen simulation.sample_interval")
+            .into());
+    }
+    announce_long_run(budget.events, 1);
     let output = simulate_detailed(
         &spec,
         RunOptions {
@@ -72,6 +83,19 @@ fn run_model(args: &RunArgs) -> Result<ExitCode, AppError> {
         },
         args.timeseries.is_some(),
     );
+    if output.summary.requests.offered == 0 {
+        return Err(InputError::new(
+            &args.model,
+            format!(
+                "nothing was measured: no request arrived between the warmup ({}) and the horizon ({})",
+                crate::config::duration::format_duration(spec.simulation.warmup),
+                crate::config::duration::format_duration(spec.simulation.horizon)
+            ),
+        )
+        .field("simulation.warmup")
+        .hint("lower simulation.warmup, lengthen simulation.horizon, or raise traffic.rate (or a zero traffic.profile)")
+        .into());
+    }
     let detection = crate::report::timeline::detection(&spec, &output.series, &output.alerts);
     if let Some(path) = &args.timeseries {
         crate::report::timeline::write_run_timeline(&spec, &output, path)?;
@@ -95,6 +119,18 @@ fn run_model(args: &RunArgs) -> Result<ExitCode, AppError> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says up front, on stderr, how long a big job will take (at a conservative
+/// 10 million events per second per thread), so a long silence is expected.
+pub(crate) fn announce_long_run(events: f64, threads: usize) {
+    const LONG_EVENTS: f64 = 2e8;
+    if events >= LONG_EVENTS {
+        console::err(&format!(
+            "estimated {events:.2e} events: about {:.0} s of simulation on {threads} thread(s)\n",
+            events / 1e7 / threads.max(1) as f64
+        ));
+    }
 }
 
 /// An error in a field that `--set` replaced is about the `--set`, not the file:

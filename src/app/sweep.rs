@@ -22,6 +22,21 @@ pub fn run_sweep_command(args: &SweepArgs) -> Result<ExitCode, AppError> {
         .map(|(path, value)| (path.clone(), parse_override_value(value)))
         .collect();
     let experiment = Experiment::load_with(&args.experiment, args.seed, &overrides)?;
+    let (mut events, mut memory_bytes) = (0.0, 0.0_f64);
+    for point in &experiment.points {
+        let budget = crate::model::budget::estimate(&point.spec, experiment.has_timeline());
+        events += budget.events * f64::from(experiment.replications);
+        memory_bytes = memory_bytes.max(budget.memory_bytes);
+    }
+    if let Some(why) = args.limits.limits().check(events, memory_bytes) {
+        return Err(crate::config::InputError::new(&args.experiment, why)
+            .hint("sweep fewer points, use fewer replications or a shorter simulation.horizon")
+            .into());
+    }
+    let threads = args.threads.unwrap_or_else(rayon::current_num_threads);
+    if !args.quiet {
+        super::announce_long_run(events, threads);
+    }
     let out_dir: PathBuf = args
         .out
         .clone()

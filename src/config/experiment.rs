@@ -244,7 +244,7 @@ impl Experiment {
         let out_dir = c.out_dir(file.output.dir.as_deref(), &name)?;
         let variants = c.variants(file.variants.as_deref().unwrap_or_default())?;
         let phases = c.phases(file.phases.as_deref().unwrap_or_default())?;
-        let points = c.points(&model, &base_overrides, &variants, &axes)?;
+        let points = c.points(&model, &base_overrides, &variants, &axes, file.replications)?;
         Ok(Experiment {
             path: path.to_path_buf(),
             name,
@@ -647,6 +647,7 @@ impl Checker<'_> {
         base_overrides: &[(String, Value)],
         variants: &[Variant],
         axes: &[Axis],
+        replications: u32,
     ) -> Result<Vec<Point>, InputError> {
         let count = variants.len() as u128
             * axes
@@ -658,6 +659,14 @@ impl Checker<'_> {
                 "sweep",
                 format!("{count} points is too many to sweep (at most {MAX_POINTS})"),
                 "sweep fewer values (a few hundred points are plenty)",
+            ));
+        }
+        let runs = count * u128::from(replications);
+        if runs > MAX_RUNS as u128 {
+            return Err(self.err(
+                "sweep",
+                format!("{count} points x {replications} replications = {runs} runs is too many to sweep (at most {MAX_RUNS})"),
+                "sweep fewer values or use fewer replications",
             ));
         }
         let mut points = Vec::new();
@@ -723,6 +732,8 @@ impl Checker<'_> {
 
 /// The most points a sweep may have; checked before any point's model is built.
 pub const MAX_POINTS: usize = 100_000;
+/// The most runs (points x replications) a sweep may have, checked before any model is built.
+pub const MAX_RUNS: usize = 1_000_000;
 
 fn cartesian(axes: &[Axis]) -> Vec<Vec<f64>> {
     axes.iter().fold(vec![Vec::new()], |combos, axis| {

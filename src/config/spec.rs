@@ -49,6 +49,9 @@ pub enum FailureKind {
     DbRefused = 2,
     Rejected = 3,
     RetriesExhausted = 4,
+    /// Dropped on arrival because the requests in the system reached the engine's
+    /// backlog limit (an unstable system); never retried, not a choice for `retry_on`.
+    BacklogFull = 5,
 }
 
 impl FailureKind {
@@ -66,6 +69,7 @@ impl FailureKind {
             FailureKind::DbRefused => "db_refused",
             FailureKind::Rejected => "rejected",
             FailureKind::RetriesExhausted => "retries_exhausted",
+            FailureKind::BacklogFull => "backlog_full",
         }
     }
 }

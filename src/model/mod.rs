@@ -1,5 +1,6 @@
 //! The system being simulated, built on `sim/`: traffic, clients, instances, pools, database.
 
+pub mod budget;
 pub mod client;
 pub mod database;
 pub mod pool;

@@ -42,6 +42,10 @@ const LIFETIME_JITTER: f64 = 0.025;
 const NONE: u32 = u32::MAX;
 /// An instance removed by autoscaling gets this long to finish its work.
 const SCALE_IN_DRAIN: SimTime = SimTime(30_000_000_000);
+/// Requests (or server-side jobs, zombies included) in the system beyond which an arrival
+/// is dropped as `backlog_full`: an unstable system's backlog would otherwise grow
+/// with the horizon until memory runs out (about 200 bytes each, so 200 MB at most).
+pub const BACKLOG_LIMIT: u32 = 1_000_000;
 /// Kubernetes HPA's default scale-down stabilization window.
 const SCALE_IN_STABILIZATION: SimTime = SimTime(300_000_000_000);
 
@@ -413,12 +417,20 @@ impl World {
                 .schedule(self.spec.simulation.sample_interval, Event::Sample);
         }
         while let Some((time, event)) = self.queue.pop() {
-            if time >= horizon && self.live_requests == 0 {
-                break;
+            if time >= horizon {
+                if !self.stats.diagnostics.reached_horizon {
+                    self.stats.note_backlog_at_horizon(self.live_requests);
+                }
+                if self.live_requests == 0 {
+                    break;
+                }
             }
             self.now = time;
             self.events_processed += 1;
             self.dispatch(event);
+        }
+        if !self.stats.diagnostics.reached_horizon {
+            self.stats.note_backlog_at_horizon(self.live_requests);
         }
         // The sample that closes the last interval is due exactly at the horizon; the loop
         // may stop before reaching it when nothing is left in flight.

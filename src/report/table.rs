@@ -66,12 +66,13 @@ pub fn render(spec: &SystemSpec, replication: u32, summary: &Summary) -> String 
         (
             "failures",
             format!(
-                "acquire_timeout {}  client_timeout {}  db_refused {}  rejected {}  retries_exhausted {}",
+                "acquire_timeout {}  client_timeout {}  db_refused {}  rejected {}  retries_exhausted {}  backlog_full {}",
                 s.failures.acquire_timeout,
                 s.failures.client_timeout,
                 s.failures.db_refused,
                 s.failures.rejected,
-                s.failures.retries_exhausted
+                s.failures.retries_exhausted,
+                s.failures.backlog_full
             ),
         ),
         ("throughput", format!("{} req/s succeeded", format_rate(s.throughput_rps))),
@@ -122,7 +123,43 @@ pub fn render(spec: &SystemSpec, replication: u32, summary: &Summary) -> String 
     for (label, value) in rows {
         let _ = writeln!(out, "  {label:<16}{value}");
     }
+    write_warnings(&mut out, s);
     out
+}
+
+/// Says when the run was unstable or its percentiles hit the histogram's ceiling:
+/// figures that would otherwise read as healthy.
+fn write_warnings(out: &mut String, s: &Summary) {
+    if let Some(u) = &s.unstable {
+        let _ = writeln!(
+            out,
+            "\n  UNSTABLE: offered {} req/s but served {} req/s inside the window; requests in the system grew from {} to {} ({:+.0} per minute).",
+            format_rate(u.offered_rps),
+            format_rate(u.served_rps),
+            u.backlog_at_warmup,
+            u.backlog_at_horizon,
+            u.backlog_growth_per_min
+        );
+        if u.dropped > 0 {
+            let _ = writeln!(
+                out,
+                "  {} requests were dropped at the engine's backlog limit of {} requests in the system (failures.backlog_full).",
+                u.dropped,
+                crate::model::system::BACKLOG_LIMIT
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  The offered load exceeds what the pools or the database can serve: add capacity or lower the rate; latencies here grow with the horizon."
+        );
+    }
+    if s.diagnostics.latencies_above_range > 0 {
+        let _ = writeln!(
+            out,
+            "  {} latencies are at or above the histogram's 24 h range: percentiles shown as 86400000 ms mean at least 24 h.",
+            s.diagnostics.latencies_above_range
+        );
+    }
 }
 
 fn format_rate(rate: f64) -> String {

@@ -24,6 +24,7 @@ pub struct IntervalSample {
     pub db_refused: f64,
     pub rejected: f64,
     pub retries_exhausted: f64,
+    pub backlog_full: f64,
     /// p99 of successful requests that finished in the interval (NaN: none did).
     pub latency_p99_ms: f64,
     /// Gauges at the end of the interval, fleet totals.
@@ -90,6 +91,7 @@ pub fn mean_series(runs: &[&[IntervalSample]]) -> Vec<IntervalSample> {
                 db_refused: mean(|s| s.db_refused),
                 rejected: mean(|s| s.rejected),
                 retries_exhausted: mean(|s| s.retries_exhausted),
+                backlog_full: mean(|s| s.backlog_full),
                 latency_p99_ms: if p99.is_empty() {
                     f64::NAN
                 } else {
@@ -148,6 +150,7 @@ pub fn phase_stats(name: &str, from_s: f64, to_s: f64, series: &[IntervalSample]
         ("db_refused", sum(|s| s.db_refused)),
         ("rejected", sum(|s| s.rejected)),
         ("retries_exhausted", sum(|s| s.retries_exhausted)),
+        ("backlog_full", sum(|s| s.backlog_full)),
     ];
     let dominant = kinds
         .iter()

@@ -28,6 +28,8 @@ pub struct FailureCounts {
     pub db_refused: u64,
     pub rejected: u64,
     pub retries_exhausted: u64,
+    /// Dropped because the backlog reached the engine's limit (an unstable system).
+    pub backlog_full: u64,
 }
 
 impl FailureCounts {
@@ -38,6 +40,7 @@ impl FailureCounts {
             FailureKind::DbRefused => &mut self.db_refused,
             FailureKind::Rejected => &mut self.rejected,
             FailureKind::RetriesExhausted => &mut self.retries_exhausted,
+            FailureKind::BacklogFull => &mut self.backlog_full,
         }
     }
     pub fn total(&self) -> u64 {
@@ -46,6 +49,7 @@ impl FailureCounts {
             + self.db_refused
             + self.rejected
             + self.retries_exhausted
+            + self.backlog_full
     }
 }
 
@@ -90,6 +94,54 @@ pub struct Diagnostics {
     pub acquisitions: u64,
     /// Wall-clock-free count of connections opened.
     pub connections_opened: u64,
+    /// Measured requests that succeeded by the horizon (the rest finished in the drain).
+    pub succeeded_in_window: u64,
+    /// Requests in the system when the first measured request arrived.
+    pub backlog_at_warmup: u64,
+    /// Requests in the system at the horizon.
+    pub backlog_at_horizon: u64,
+    /// Whether `backlog_at_horizon` has been taken.
+    pub reached_horizon: bool,
+    /// Successful latencies above the histogram's 24 h range (percentiles clamp there).
+    pub latencies_above_range: u64,
+}
+
+/// An unstable run: offered load beyond what the system served, so the backlog grew.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Instability {
+    /// Offered rate inside the measurement window, per second.
+    pub offered_rps: f64,
+    /// Successes that finished inside the window, per second.
+    pub served_rps: f64,
+    /// Requests in the system at the warmup and at the horizon.
+    pub backlog_at_warmup: u64,
+    pub backlog_at_horizon: u64,
+    /// Growth of the requests in the system, per minute of the window.
+    pub backlog_growth_per_min: f64,
+    /// Requests dropped at the engine's backlog limit (`failures.backlog_full`).
+    pub dropped: u64,
+}
+
+impl Instability {
+    /// Whether the backlog grew by more than 1% of what was offered (and by more than
+    /// 50 requests), or arrivals were dropped at the backlog limit.
+    fn detect(
+        counts: &RequestCounts,
+        failures: &FailureCounts,
+        d: &Diagnostics,
+        window_s: f64,
+    ) -> Option<Instability> {
+        let growth = d.backlog_at_horizon as f64 - d.backlog_at_warmup as f64;
+        let grew = growth > 50.0_f64.max(0.01 * counts.offered as f64);
+        (grew || failures.backlog_full > 0).then(|| Instability {
+            offered_rps: counts.offered as f64 / window_s,
+            served_rps: d.succeeded_in_window as f64 / window_s,
+            backlog_at_warmup: d.backlog_at_warmup,
+            backlog_at_horizon: d.backlog_at_horizon,
+            backlog_growth_per_min: growth / (window_s / 60.0),
+            dropped: failures.backlog_full,
+        })
+    }
 }
 
 /// One run's results, with exactly the JSON keys of docs/outputs.md.
@@ -107,6 +159,9 @@ pub struct Summary {
     pub peak_db_connections: u32,
     pub events_processed: u64,
     pub wall_seconds: f64,
+    /// Present only when the run was unstable (see [`Instability`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unstable: Option<Instability>,
     #[serde(skip)]
     pub diagnostics: Diagnostics,
 }
@@ -161,6 +216,7 @@ pub struct Collector {
     latency_sum_ns: f64,
     pool_wait_us: Histogram<u64>,
     pool_wait_sum_ns: f64,
+    latency_max: SimTime,
     acquisitions_waited: u64,
     acquisitions: u64,
     sojourn_sum_ns: f64,
@@ -190,6 +246,7 @@ impl Collector {
             latency_sum_ns: 0.0,
             pool_wait_us: new_histogram(),
             pool_wait_sum_ns: 0.0,
+            latency_max: SimTime::ZERO,
             acquisitions_waited: 0,
             acquisitions: 0,
             sojourn_sum_ns: 0.0,
@@ -201,9 +258,22 @@ impl Collector {
         }
     }
 
+    /// Takes the backlog at the horizon (once).
+    pub fn note_backlog_at_horizon(&mut self, requests_in_system: u32) {
+        self.diagnostics.reached_horizon = true;
+        self.diagnostics.backlog_at_horizon = u64::from(requests_in_system);
+    }
+
+    /// A measured request succeeded at `now` after `latency`.
     #[inline]
-    pub fn record_success(&mut self, latency: SimTime) {
+    pub fn record_success(&mut self, latency: SimTime, now: SimTime) {
         self.counts.succeeded += 1;
+        if now <= self.window.1 {
+            self.diagnostics.succeeded_in_window += 1;
+        }
+        if latency > self.latency_max {
+            self.latency_max = latency;
+        }
         self.latency_sum_ns += latency.0 as f64;
         self.sojourn_sum_ns += latency.0 as f64;
         self.latency_us.saturating_record(to_histogram_us(latency));
@@ -260,10 +330,16 @@ impl Collector {
             p999: ms(latency, 0.999),
             max: if latency.is_empty() {
                 f64::NAN
+            } else if to_histogram_us(self.latency_max) == HISTOGRAM_MAX_US {
+                // Above the histogram's range: the exact maximum, never a clamped one.
+                self.latency_max.as_millis_f64()
             } else {
                 latency.max() as f64 / 1e3
             },
         };
+        self.diagnostics.latencies_above_range = self
+            .latency_us
+            .count_between(HISTOGRAM_MAX_US, HISTOGRAM_MAX_US);
         let wait = &self.pool_wait_us;
         let acquisitions = self.acquisitions as f64;
         let pool_wait_ms = PoolWaitMs {
@@ -296,7 +372,13 @@ impl Collector {
             } else {
                 0.0
             },
-            throughput_rps: succeeded / window_s,
+            throughput_rps: self.diagnostics.succeeded_in_window as f64 / window_s,
+            unstable: Instability::detect(
+                &self.counts,
+                &self.failures,
+                &self.diagnostics,
+                window_s,
+            ),
             latency_ms,
             pool_wait_ms,
             p_wait: if acquisitions > 0.0 {

@@ -6,7 +6,7 @@
 
 use rand::Rng;
 
-use super::{Event, Job, JobState, Request, World, NONE};
+use super::{Event, Job, JobState, Request, World, BACKLOG_LIMIT, NONE};
 use crate::config::model::{Balancer, ConnectionScope, FailureKind, StepKind};
 use crate::model::client::backoff;
 use crate::sim::time::{round_to_u64, SimTime};
@@ -35,10 +35,18 @@ impl World {
             .in_system
             .set(self.now, self.live_requests as f64, self.stats.window);
         if measured {
+            if self.stats.counts.offered == 0 {
+                self.stats.diagnostics.backlog_at_warmup = u64::from(self.live_requests - 1);
+            }
             self.stats.counts.offered += 1;
         }
         self.interval.sample.offered += 1.0;
-        self.start_attempt(index);
+        let active_jobs = self.jobs.len() - self.free_jobs.len();
+        if self.live_requests > BACKLOG_LIMIT || active_jobs >= BACKLOG_LIMIT as usize {
+            self.finish_request(index, Some(FailureKind::BacklogFull));
+        } else {
+            self.start_attempt(index);
+        }
         if let Some(next) = self
             .arrivals
             .next_after(self.now, self.spec.simulation.horizon)
@@ -272,7 +280,7 @@ impl World {
         if req.measured {
             let sojourn = self.now - req.offered_at;
             match failure {
-                None => self.stats.record_success(sojourn),
+                None => self.stats.record_success(sojourn, self.now),
                 Some(kind) => self.stats.record_failure(kind, sojourn),
             }
         }
@@ -292,6 +300,7 @@ impl World {
                         FailureKind::DbRefused => &mut interval.sample.db_refused,
                         FailureKind::Rejected => &mut interval.sample.rejected,
                         FailureKind::RetriesExhausted => &mut interval.sample.retries_exhausted,
+                        FailureKind::BacklogFull => &mut interval.sample.backlog_full,
                     } += 1.0;
                 }
             }
