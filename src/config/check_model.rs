@@ -429,7 +429,9 @@ fn check_database(c: &Checker, db: &DatabaseSection) -> Result<DatabaseSpec, Inp
             "set cores to the database's vCPU count",
         ));
     }
-    if db.reserved_connections + db.other_connections >= db.max_connections {
+    if u64::from(db.reserved_connections) + u64::from(db.other_connections)
+        >= u64::from(db.max_connections)
+    {
         return Err(c.err("database.max_connections", format!("max_connections ({}) leaves no slot after reserved ({}) and other ({}) connections", db.max_connections, db.reserved_connections, db.other_connections), "raise max_connections above reserved_connections + other_connections, or lower those"));
     }
     let round_trip = c.duration("database.round_trip", &db.round_trip)?;
