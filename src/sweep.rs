@@ -5,7 +5,7 @@
 //! numbers), and the results are the same whatever the thread count: rayon's
 //! indexed `collect` puts every run back in its place.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -177,7 +177,9 @@ fn log_progress_lines(bar: &ProgressBar) {
         } else {
             format!(", about {} left", indicatif::HumanDuration(bar.eta()))
         };
-        eprintln!(
+        // A closed or full stderr must not panic the sweep (issue 11).
+        let _ = writeln!(
+            std::io::stderr(),
             "sweep: {}/{total} runs, {}, {:.0} s elapsed{eta}",
             bar.position(),
             bar.message(),

@@ -223,7 +223,7 @@ fn refuse_wrong_kind(file: &Path, table: &toml::Table, wanted: FileKind) -> Resu
 /// Reads `file` and refuses it if it is not an experiment. A file that cannot be
 /// read or parsed passes, so the experiment loader reports it as it always has.
 fn refuse_non_experiment(file: &Path) -> Result<(), InputError> {
-    let Ok(text) = std::fs::read_to_string(file) else {
+    let Ok(text) = crate::config::input_file::read_regular(file) else {
         return Ok(());
     };
     match toml::from_str::<toml::Table>(&text) {

@@ -91,7 +91,7 @@ impl Limits {
     /// `None` when `events` in total and `memory_bytes` per run fit, else what is over
     /// and which flag raises it.
     pub fn check(&self, events: f64, memory_bytes: f64) -> Option<String> {
-        if !(events <= self.max_events) {
+        if events.is_nan() || events > self.max_events {
             return Some(format!(
                 "this is estimated at {events:.3e} events (about {:.0} minutes at 10 million events per second), over the limit of {:.3e}; raise it with --max-events {:.0e} if you mean it",
                 events / 1e7 / 60.0,
@@ -100,7 +100,7 @@ impl Limits {
             ));
         }
         let mib = memory_bytes / (1024.0 * 1024.0);
-        if !(mib <= self.max_memory_mib) {
+        if mib.is_nan() || mib > self.max_memory_mib {
             return Some(format!(
                 "one run is estimated to need {mib:.0} MiB for its series and backlog, over the limit of {:.0} MiB; raise it with --max-memory {:.0} if the machine has it",
                 self.max_memory_mib,
