@@ -67,6 +67,12 @@ pub fn runs_csv(experiment: &Experiment, runs: &[Run]) -> anyhow::Result<Vec<u8>
         let mut fields = Vec::new();
         flatten("", &serde_json::to_value(&run.summary)?, &mut fields);
         fields.retain(|(k, _)| !MACHINE_DEPENDENT.contains(&k.as_str()));
+        // The instability details appear only in unstable runs; a fixed column marks them.
+        fields.retain(|(k, _)| !k.starts_with("unstable."));
+        fields.push((
+            "unstable".into(),
+            run.summary.unstable.is_some().to_string(),
+        ));
         if i == 0 {
             let mut header = point_header(experiment);
             header.push("replication".into());
