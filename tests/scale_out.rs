@@ -93,6 +93,10 @@ fn a_missing_a_duplicated_or_a_foreign_part_is_refused() {
     let message = stderr_of(&foreign);
     assert!(message.contains("another sweep"), "{message}");
 
+    let into_a_part = merge(&part(3), &[&part(1), &part(2), &part(3)]).code(2);
+    let message = stderr_of(&into_a_part);
+    assert!(message.contains("both a part"), "{message}");
+
     let not_a_part = merge(&out, &[&part(1), &part(2), root.path()]).code(2);
     let message = stderr_of(&not_a_part);
     assert!(message.contains("shard.toml"), "{message}");

@@ -31,6 +31,7 @@ pub fn run_merge_command(args: &MergeArgs) -> Result<ExitCode, AppError> {
         .collect::<Result<Vec<Part>, InputError>>()?;
     check_parts(&parts)?;
     let experiment = load_experiment(&parts[0])?;
+    refuse_out_among_parts(&args.out, &parts)?;
     let runs = assemble(&experiment, parts)?;
     let lock = lock_output(&args.out)?;
     let runs: BTreeMap<usize, _> = runs.into_iter().enumerate().collect();
@@ -82,4 +83,22 @@ fn load_experiment(part: &Part) -> Result<Experiment, AppError> {
         .into());
     }
     Ok(experiment)
+}
+
+/// Merging into one of the parts would replace that part with the report.
+fn refuse_out_among_parts(out: &Path, parts: &[Part]) -> Result<(), InputError> {
+    let Ok(out_real) = out.canonicalize() else {
+        return Ok(()); // It does not exist yet, so it is no part.
+    };
+    match parts
+        .iter()
+        .find(|p| p.dir.canonicalize().is_ok_and(|d| d == out_real))
+    {
+        Some(part) => Err(InputError::new(
+            &part.dir,
+            "is both a part and the merge's --out; the merge would replace the part",
+        )
+        .hint("write the merged report to another directory, e.g. --out output/merged")),
+        None => Ok(()),
+    }
 }
