@@ -35,7 +35,7 @@ pub fn run_merge_command(args: &MergeArgs) -> Result<ExitCode, AppError> {
     let runs = assemble(&experiment, parts)?;
     let lock = lock_output(&args.out)?;
     let runs: BTreeMap<usize, _> = runs.into_iter().enumerate().collect();
-    let published = publish(&experiment, runs, started, &lock, args.threads)?;
+    let published = publish(&experiment, runs, started, &lock, args.threads, args.quiet)?;
     if !args.quiet {
         eprintln!(
             "merged {} parts ({} runs); wrote {} files to {}",
