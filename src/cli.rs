@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::sweep::shard::{parse_shard_arg, ShardArg};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "poolsim",
@@ -30,6 +32,8 @@ pub enum Command {
     Fit(FitArgs),
     /// Replay observed traffic through a model and compare with observed Prometheus series.
     Calibrate(CalibrateArgs),
+    /// Combine the parts of a sharded sweep (`sweep --shard I/N`) into the files one sweep writes.
+    Merge(MergeArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -104,6 +108,31 @@ pub struct SweepArgs {
     /// or --set request.steps[0].time.p99=30ms (repeatable; paths in docs/model.md).
     #[arg(long = "set", value_name = "PATH=VALUE", value_parser = parse_assignment)]
     pub overrides: Vec<(String, String)>,
+    /// Continue an interrupted sweep into the same --out from the runs it finished
+    /// (each finished run is journaled); starts afresh when there is nothing to continue.
+    #[arg(long)]
+    pub resume: bool,
+    /// Run only shard I of N (I from 1) and write a partial result to --out, for
+    /// `poolsim merge`; `auto` or `auto/N` reads JOB_COMPLETION_INDEX (Kubernetes
+    /// Indexed Job) or SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT (Slurm array).
+    #[arg(long, value_name = "I/N|auto|auto/N", value_parser = parse_shard_arg, requires = "out", conflicts_with = "check")]
+    pub shard: Option<ShardArg>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MergeArgs {
+    /// The output directory: the files `poolsim sweep` would have written.
+    #[arg(long, required = true)]
+    pub out: PathBuf,
+    /// The parts, one directory per shard (each `sweep --shard I/N --out PART`).
+    #[arg(required = true, value_name = "PART")]
+    pub parts: Vec<PathBuf>,
+    /// Worker threads for the recommendation's extra runs (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// No progress bar or summary on stderr.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// Limits on the estimated cost, checked before anything is simulated.

@@ -22,6 +22,10 @@ use crate::stats::series::{
 };
 use crate::stats::summary::Summary;
 
+pub mod journal;
+pub mod run_lines;
+pub mod shard;
+
 /// Confidence level of the intervals in points.csv and of the SLO checks.
 pub const CONFIDENCE: f64 = 0.95;
 
@@ -96,48 +100,78 @@ pub fn run_sweep(
     progress: bool,
 ) -> anyhow::Result<SweepResult> {
     let started = Instant::now();
-    let replications = experiment.replications as usize;
-    let total = experiment.points.len() * replications;
-    let bar = progress_bar(total as u64, experiment.points.len(), progress);
-    let done_per_point: Vec<AtomicUsize> = (0..experiment.points.len())
-        .map(|_| AtomicUsize::new(0))
-        .collect();
-    let points_done = AtomicUsize::new(0);
-    let mut builder = rayon::ThreadPoolBuilder::new();
-    if let Some(n) = threads {
-        builder = builder.num_threads(n.max(1));
+    let all: Vec<usize> = (0..experiment.points.len() * experiment.replications as usize).collect();
+    let runs = run_numbered(experiment, &all, threads, progress, &|_, _| Ok(()))?;
+    Ok(sweep_result(experiment, runs, started))
+}
+
+/// The result of a sweep from all its runs, in run order (see `run_lines::run_number`).
+pub fn sweep_result(experiment: &Experiment, runs: Vec<Run>, started: Instant) -> SweepResult {
+    let points = aggregate(experiment, &runs);
+    SweepResult {
+        runs,
+        points,
+        wall_seconds: started.elapsed().as_secs_f64(),
     }
-    let pool = builder.build().context("cannot start the worker threads")?;
-    let runs: Vec<Run> = pool.install(|| {
-        (0..total)
-            .into_par_iter()
-            .map(|task| {
-                let point = task / replications;
-                let replication = (task % replications) as u32;
+}
+
+/// Runs the runs numbered `numbers` (point x replications + replication), returned in
+/// that order; `finished` is called with each run as it finishes (the journal).
+pub fn run_numbered(
+    experiment: &Experiment,
+    numbers: &[usize],
+    threads: Option<usize>,
+    progress: bool,
+    finished: &(dyn Fn(usize, &Run) -> anyhow::Result<()> + Sync),
+) -> anyhow::Result<Vec<Run>> {
+    let replications = experiment.replications as usize;
+    let mut runs_per_point = vec![0usize; experiment.points.len()];
+    for &number in numbers {
+        runs_per_point[number / replications] += 1;
+    }
+    let points_total = runs_per_point.iter().filter(|&&n| n > 0).count();
+    let bar = progress_bar(numbers.len() as u64, points_total, progress);
+    let done_per_point: Vec<AtomicUsize> =
+        runs_per_point.iter().map(|_| AtomicUsize::new(0)).collect();
+    let points_done = AtomicUsize::new(0);
+    let pool = worker_pool(threads)?;
+    let runs = pool.install(|| {
+        numbers
+            .par_iter()
+            .map(|&number| {
+                let point = number / replications;
+                let replication = (number % replications) as u32;
                 let spec = &experiment.points[point].spec;
                 let output =
                     simulate_detailed(spec, RunOptions { replication }, !spec.timeline.is_empty());
-                if done_per_point[point].fetch_add(1, Ordering::Relaxed) + 1 == replications {
+                if done_per_point[point].fetch_add(1, Ordering::Relaxed) + 1
+                    == runs_per_point[point]
+                {
                     let done = points_done.fetch_add(1, Ordering::Relaxed) + 1;
-                    bar.set_message(format!("{done}/{} points", experiment.points.len()));
+                    bar.set_message(format!("{done}/{points_total} points"));
                 }
                 bar.inc(1);
-                Run {
+                let run = Run {
                     point,
                     replication,
                     summary: output.summary,
                     series: output.series,
-                }
+                };
+                finished(number, &run)?;
+                Ok(run)
             })
-            .collect()
+            .collect::<anyhow::Result<Vec<Run>>>()
     });
     bar.finish_and_clear();
-    let points = aggregate(experiment, &runs);
-    Ok(SweepResult {
-        runs,
-        points,
-        wall_seconds: started.elapsed().as_secs_f64(),
-    })
+    runs
+}
+
+fn worker_pool(threads: Option<usize>) -> anyhow::Result<rayon::ThreadPool> {
+    let mut builder = rayon::ThreadPoolBuilder::new();
+    if let Some(n) = threads {
+        builder = builder.num_threads(n.max(1));
+    }
+    builder.build().context("cannot start the worker threads")
 }
 
 /// How often progress is logged when stderr is not a terminal.
@@ -361,11 +395,7 @@ pub fn evaluate_specs(
     threads: Option<usize>,
 ) -> anyhow::Result<Vec<Verdict>> {
     let replications = experiment.replications as usize;
-    let mut builder = rayon::ThreadPoolBuilder::new();
-    if let Some(n) = threads {
-        builder = builder.num_threads(n.max(1));
-    }
-    let pool = builder.build().context("cannot start the worker threads")?;
+    let pool = worker_pool(threads)?;
     let summaries: Vec<Summary> = pool.install(|| {
         (0..specs.len() * replications)
             .into_par_iter()

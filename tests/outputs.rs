@@ -2,8 +2,11 @@
 //! directory exactly as it was, and files an earlier run wrote that this run does
 //! not produce go with the old set.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::path::Path;
+
+use common::snapshot;
 
 use poolsim::config::experiment::Experiment;
 use poolsim::recommend::recommend;
@@ -11,23 +14,6 @@ use poolsim::report::export::{default_exporters, Exporter, ReportInput};
 use poolsim::report::output::OutputFile;
 use poolsim::report::{write_sweep_outputs, write_with};
 use poolsim::sweep::run_sweep;
-
-fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let rel = path.strip_prefix(dir).unwrap().display().to_string();
-                out.insert(rel, std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    out
-}
 
 struct FailingExporter;
 

@@ -5,6 +5,7 @@
 pub mod calibrate;
 pub mod console;
 pub mod fit;
+mod merge;
 mod sweep;
 
 use std::path::Path;
@@ -48,6 +49,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, AppError> {
         Command::Check(args) => check_files(&args),
         Command::Fit(args) => crate::app::fit::run(&args),
         Command::Calibrate(args) => crate::app::calibrate::run(&args),
+        Command::Merge(args) => merge::run_merge_command(&args),
     }
 }
 

@@ -1,18 +1,28 @@
 //! `poolsim sweep`: run the experiment, plan from its points, write the report set.
 //!
 //! The only place where simulation (`sweep`), planning (`recommend`) and
-//! presentation (`report`) meet, so each of those flows one way.
+//! presentation (`report`) meet, so each of those flows one way. The output's
+//! lock is taken before the first run and held until the set is committed; every
+//! finished run is journaled beside the output so that `--resume` continues a
+//! killed sweep, and `--shard` writes one share of the runs as a part for `merge`.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Instant;
 
 use super::{console, AppError};
 use crate::cli::SweepArgs;
 use crate::config::experiment::Experiment;
 use crate::config::overrides::parse_override_value;
-use crate::recommend::recommend;
+use crate::recommend::{recommend, Recommendations};
+use crate::report::export::{default_exporters, render_all, ReportInput};
+use crate::report::output::{lock_output, OutputFile, OutputLock};
 use crate::report::timeline::clock;
-use crate::sweep::{pool_axis, run_sweep, PointResult};
+use crate::sweep::journal::Journal;
+use crate::sweep::run_lines::fingerprint;
+use crate::sweep::shard::{check_count, part_files, split_runs, Shard, SweepSource};
+use crate::sweep::{pool_axis, run_numbered, sweep_result, PointResult, Run, SweepResult};
 
 pub fn run_sweep_command(args: &SweepArgs) -> Result<ExitCode, AppError> {
     super::refuse_non_experiment(&args.experiment)?;
@@ -37,12 +47,135 @@ pub fn run_sweep_command(args: &SweepArgs) -> Result<ExitCode, AppError> {
     if !args.quiet {
         super::announce_long_run(events, threads);
     }
+    let shard = args
+        .shard
+        .map(|s| s.resolve(&|name| std::env::var(name).ok()))
+        .transpose()
+        .and_then(|shard| match shard {
+            Some(s) => check_count(&experiment, s.count).map(|_| shard),
+            None => Ok(None),
+        })
+        .map_err(anyhow::Error::msg)?;
     let out_dir: PathBuf = args
         .out
         .clone()
         .unwrap_or_else(|| experiment.out_dir.clone());
-    let result = run_sweep(&experiment, args.threads, !args.quiet)?;
-    if !args.quiet && pool_axis(&experiment).is_some() {
+    let lock = lock_output(&out_dir)?;
+    let started = Instant::now();
+    let runs_total = experiment.points.len() * experiment.replications as usize;
+    let numbers: Vec<usize> = match shard {
+        Some(s) => split_runs(&experiment, s.count).swap_remove(s.index as usize - 1),
+        None => (0..runs_total).collect(),
+    };
+    let (runs, journal, resumed) = run_journaled(&experiment, &numbers, shard, &lock, args)?;
+    let Some(shard) = shard else {
+        let published = publish(&experiment, runs, started, &lock, args.threads, args.quiet)?;
+        journal.remove()?;
+        if !args.quiet {
+            console::err(&format!(
+                "{} runs ({} points x {} replications{}) in {:.1} s; wrote {} files to {}\n",
+                runs_total,
+                published.result.points.len(),
+                experiment.replications,
+                match resumed {
+                    0 => String::new(),
+                    n => format!(", {n} resumed from the journal"),
+                },
+                published.result.wall_seconds,
+                published.files,
+                out_dir.display()
+            ));
+        }
+        print_verdicts(&experiment, &published.result, &published.recommendations)?;
+        return Ok(check(&published.recommendations, args.check)?);
+    };
+    let source = SweepSource {
+        experiment: args.experiment.display().to_string(),
+        seed: args.seed,
+        set: args.overrides.clone(),
+    };
+    let files: Vec<OutputFile> = part_files(&experiment, &source, shard, &runs)?
+        .into_iter()
+        .map(|(path, bytes)| OutputFile::new(path, bytes))
+        .collect();
+    lock.commit(&files)?;
+    journal.remove()?;
+    if !args.quiet {
+        console::err(&format!(
+            "shard {shard}: {} of {runs_total} runs ({resumed} resumed) in {:.1} s; wrote the part to {} (combine the parts with poolsim merge)\n",
+            runs.len(),
+            started.elapsed().as_secs_f64(),
+            out_dir.display()
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `numbers` (those an earlier journal of the same sweep holds are taken from it
+/// with `--resume`), journaling each as it finishes. Returns the runs by number, the
+/// journal (to remove once the outputs are committed) and how many were resumed.
+fn run_journaled(
+    experiment: &Experiment,
+    numbers: &[usize],
+    shard: Option<Shard>,
+    lock: &OutputLock,
+    args: &SweepArgs,
+) -> Result<(BTreeMap<usize, Run>, Journal, usize), AppError> {
+    let sweep_id = format!(
+        "{} shard {}",
+        fingerprint(experiment),
+        shard.map_or("all".to_string(), |s| s.to_string())
+    );
+    let opened = Journal::open(&lock.beside("journal"), &sweep_id, args.resume)?;
+    let journal = opened.journal;
+    if opened.discarded && !args.quiet {
+        console::err(&format!(
+            "note: started over; {} held the runs of an interrupted sweep (--resume continues them)\n",
+            journal.path().display()
+        ));
+    }
+    let mut runs: BTreeMap<usize, Run> = opened
+        .finished
+        .into_iter()
+        .filter(|(number, _)| numbers.binary_search(number).is_ok())
+        .collect();
+    let resumed = runs.len();
+    let todo: Vec<usize> = numbers
+        .iter()
+        .copied()
+        .filter(|n| !runs.contains_key(n))
+        .collect();
+    let fresh = run_numbered(
+        experiment,
+        &todo,
+        args.threads,
+        !args.quiet,
+        &|number, run| journal.append(number, run),
+    )?;
+    runs.extend(todo.into_iter().zip(fresh));
+    Ok((runs, journal, resumed))
+}
+
+/// What `publish` made.
+pub(super) struct Published {
+    pub result: SweepResult,
+    pub recommendations: Recommendations,
+    /// Files written.
+    pub files: usize,
+}
+
+/// Aggregates every run of the sweep (by run number), plans from the points and
+/// commits the whole report set under `lock`: the end of `sweep` and of `merge`.
+pub(super) fn publish(
+    experiment: &Experiment,
+    runs: BTreeMap<usize, Run>,
+    started: Instant,
+    lock: &OutputLock,
+    threads: Option<usize>,
+    quiet: bool,
+) -> anyhow::Result<Published> {
+    let result = sweep_result(experiment, runs.into_values().collect(), started);
+    if !quiet && pool_axis(experiment).is_some() {
         // Planning simulates more models (an instance lost, a deploy) with no bar of its own.
         console::err(&format!(
             "sweep: {} points in {:.0} s; now checking each pool size with an instance lost and during a rolling deploy\n",
@@ -50,59 +183,48 @@ pub fn run_sweep_command(args: &SweepArgs) -> Result<ExitCode, AppError> {
             result.wall_seconds
         ));
     }
-    let recommendations = recommend(&experiment, &result.points, args.threads)?;
-    let written =
-        crate::report::write_sweep_outputs(&experiment, &result, &recommendations, &out_dir)?;
-    let rec = &recommendations;
-    if !args.quiet {
-        console::err(&format!(
-            "{} runs ({} points x {} replications) in {:.1} s; wrote {} files to {}\n",
-            result.runs.len(),
-            result.points.len(),
-            experiment.replications,
-            result.wall_seconds,
-            written,
-            out_dir.display()
-        ));
+    let recommendations = recommend(experiment, &result.points, threads)?;
+    let input = ReportInput {
+        experiment,
+        sweep: &result,
+        recommendations: &recommendations,
+    };
+    let files = render_all(&input, &default_exporters())?;
+    lock.commit(&files)?;
+    Ok(Published {
+        files: files.len(),
+        result,
+        recommendations,
+    })
+}
+
+/// The headline (or, for a timeline experiment without a pool size axis, each point's outcome).
+pub(super) fn print_verdicts(
+    experiment: &Experiment,
+    result: &SweepResult,
+    rec: &Recommendations,
+) -> std::io::Result<()> {
+    if pool_axis(experiment).is_some() || !experiment.has_timeline() {
+        return console::out(&format!("{}\n", rec.headline()));
     }
-    if pool_axis(&experiment).is_some() || !experiment.has_timeline() {
-        console::out(&format!("{}\n", rec.headline()))?;
-    } else {
-        // `aggregate` keeps the experiment's point order.
-        for (p, point) in result.points.iter().zip(&experiment.points) {
-            let clock_start = point.spec.simulation.clock_start.as_deref();
-            let first_page = p
-                .alerts
-                .first()
-                .map(|a| {
-                    let at = clock(clock_start, a.fired_s);
-                    format!(", first page at {at} ({})", a.name)
-                })
-                .unwrap_or_default();
-            console::out(&format!(
-                "{}: {:.2}% of requests failed{first_page}
-",
-                point_label(&experiment, p),
-                p.error_rate.mean * 100.0
-            ))?;
-        }
-    }
-    if args.check {
-        if let Some(reason) = rec.check_failure() {
-            console::out(&format!("check failed: {reason}\n"))?;
-            return Ok(ExitCode::from(1));
-        }
+    // `aggregate` keeps the experiment's point order.
+    for (p, point) in result.points.iter().zip(&experiment.points) {
+        let clock_start = point.spec.simulation.clock_start.as_deref();
+        let first_page = p
+            .alerts
+            .first()
+            .map(|a| {
+                let at = clock(clock_start, a.fired_s);
+                format!(", first page at {at} ({})", a.name)
+            })
+            .unwrap_or_default();
         console::out(&format!(
-            "check passed: pool.max_size = {} carries the planned growth {:.2}x with all instances serving, with {} lost and during a deploy\n",
-            rec.current_pool_size,
-            rec.planned_growth,
-            match rec.instance_loss {
-                1 => "one instance".to_string(),
-                n => format!("{n} instances"),
-            }
+            "{}: {:.2}% of requests failed{first_page}\n",
+            point_label(experiment, p),
+            p.error_rate.mean * 100.0
         ))?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// Names a point on stdout: its variant (or the model) and, when the experiment
@@ -124,4 +246,25 @@ fn point_label(experiment: &Experiment, point: &PointResult) -> String {
         label.push_str(&format!(" ({})", values.join(", ")));
     }
     label
+}
+
+/// `--check`: exit 1 when the current setting does not carry the planned growth.
+fn check(rec: &Recommendations, enabled: bool) -> std::io::Result<ExitCode> {
+    if !enabled {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(reason) = rec.check_failure() {
+        console::out(&format!("check failed: {reason}\n"))?;
+        return Ok(ExitCode::from(1));
+    }
+    console::out(&format!(
+        "check passed: pool.max_size = {} carries the planned growth {:.2}x with all instances serving, with {} lost and during a deploy\n",
+        rec.current_pool_size,
+        rec.planned_growth,
+        match rec.instance_loss {
+            1 => "one instance".to_string(),
+            n => format!("{n} instances"),
+        }
+    ))?;
+    Ok(ExitCode::SUCCESS)
 }

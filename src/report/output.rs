@@ -86,14 +86,45 @@ fn make_readable(file: &File) -> Result<()> {
 
 /// Replaces the directory `dir` with exactly `files` (and the marker), all or nothing.
 pub fn commit_set(dir: &Path, files: &[OutputFile]) -> Result<()> {
+    lock_output(dir)?.commit(files)
+}
+
+/// The right to replace one output directory, held from before a sweep starts
+/// until its set is committed, so that a second writer is refused up front.
+pub struct OutputLock {
+    _file: File,
+    dir: PathBuf,
+    parent: PathBuf,
+    name: String,
+}
+
+/// Checks that `dir` may be replaced and takes its lock (see `commit_set`).
+pub fn lock_output(dir: &Path) -> Result<OutputLock> {
     let name = check_target(dir)?;
     let parent = parent_of(dir);
     fs::create_dir_all(parent)
         .with_context(|| format!("cannot create directory {}", parent.display()))?;
-    let _lock = lock_beside(parent, &name, dir)?;
-    remove_stale_staging(parent, &name);
-    let staged = stage(parent, &name, files)?;
-    swap_in(&staged, dir, parent, &name)
+    let file = lock_beside(parent, &name, dir)?;
+    Ok(OutputLock {
+        _file: file,
+        dir: dir.to_path_buf(),
+        parent: parent.to_path_buf(),
+        name,
+    })
+}
+
+impl OutputLock {
+    /// Replaces the directory with exactly `files` (and the marker), all or nothing.
+    pub fn commit(&self, files: &[OutputFile]) -> Result<()> {
+        remove_stale_staging(&self.parent, &self.name);
+        let staged = stage(&self.parent, &self.name, files)?;
+        swap_in(&staged, &self.dir, &self.parent, &self.name)
+    }
+
+    /// `.NAME.poolsim-WHAT` beside the directory: private files of its writer (the journal).
+    pub fn beside(&self, what: &str) -> PathBuf {
+        self.parent.join(format!(".{}.poolsim-{what}", self.name))
+    }
 }
 
 /// The directory's file name, after refusing targets that would lose a user's files.

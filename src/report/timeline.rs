@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::output::write_atomically;
+use super::output::{refuse_non_regular, write_atomically};
 use super::timeline_chart::{self, TimelineSeries};
 use crate::config::model::SystemSpec;
 use crate::model::RunOutput;
@@ -247,6 +247,15 @@ pub fn write_run_timeline(
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "run".into())
     );
+    // Every target is checked before anything is written: a device, a FIFO or a
+    // directory is never replaced, and a refusal leaves no chart behind.
+    for target in [
+        path.to_path_buf(),
+        dir.join(format!("{stem}.png")),
+        dir.join(format!("{stem}.svg")),
+    ] {
+        refuse_non_regular(&target)?;
+    }
     write_chart(
         spec,
         &spec.name,

@@ -6,13 +6,13 @@
 //! Alerts are evaluated on these samples exactly as Prometheus rules with a
 //! `for` clause would be, so their firing times are honest detection times.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::timeline::{AlertRule, Metric};
 
 /// One sample interval `[start_s, start_s + interval)`. Counts are of one run, or
 /// the mean over replications in a sweep (hence floating point).
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct IntervalSample {
     pub start_s: f64,
     pub offered: f64,

@@ -5,7 +5,7 @@
 //! warmup count, and time averages integrate only over [warmup, horizon].
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::model::FailureKind;
 use crate::sim::time::SimTime;
@@ -13,7 +13,7 @@ use crate::sim::time::SimTime;
 /// Histograms hold microseconds up to this bound (values above are clamped).
 const HISTOGRAM_MAX_US: u64 = 24 * 3600 * 1_000_000;
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct RequestCounts {
     pub offered: u64,
     pub succeeded: u64,
@@ -21,7 +21,7 @@ pub struct RequestCounts {
     pub attempts: u64,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct FailureCounts {
     pub acquire_timeout: u64,
     pub client_timeout: u64,
@@ -53,7 +53,7 @@ impl FailureCounts {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct LatencyMs {
     pub mean: f64,
     pub p50: f64,
@@ -64,7 +64,7 @@ pub struct LatencyMs {
     pub max: f64,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct PoolWaitMs {
     pub mean: f64,
     pub p50: f64,
@@ -74,7 +74,7 @@ pub struct PoolWaitMs {
 }
 
 /// Figures the tests and `validate` use beyond the output keys of docs/outputs.md.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Diagnostics {
     /// Time-average number of requests in the system (client view, backoff included).
     pub mean_requests_in_system: f64,
@@ -107,7 +107,7 @@ pub struct Diagnostics {
 }
 
 /// An unstable run: offered load beyond what the system served, so the backlog grew.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Instability {
     /// Offered rate inside the measurement window, per second.
     pub offered_rps: f64,
@@ -145,7 +145,7 @@ impl Instability {
 }
 
 /// One run's results, with exactly the JSON keys of docs/outputs.md.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Summary {
     pub requests: RequestCounts,
     pub failures: FailureCounts,

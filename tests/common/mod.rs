@@ -1,6 +1,9 @@
 //! Helpers shared by the end-to-end sweep tests: the fixture experiments and a
 //! quiet `poolsim sweep` into a given output directory.
 
+// Each test file uses its own share of these helpers.
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
@@ -23,4 +26,36 @@ pub fn sweep(experiment: &str, out: &Path, extra: &[&str]) -> assert_cmd::assert
         .arg("--quiet")
         .args(extra)
         .assert()
+}
+
+/// Every file under `dir` (relative path -> bytes), for byte-for-byte comparisons.
+pub fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path.strip_prefix(dir).unwrap().display().to_string();
+                out.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// Asserts that `got` holds exactly the files of `expected`, byte for byte.
+pub fn assert_same_files(expected: &Path, got: &Path, after: &str) {
+    let expected = snapshot(expected);
+    let got = snapshot(got);
+    assert!(expected.contains_key("runs.csv") && expected.contains_key("report.md"));
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>()
+    );
+    for (name, bytes) in &expected {
+        assert!(got[name] == *bytes, "{name} differs after {after}");
+    }
 }
