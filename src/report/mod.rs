@@ -13,6 +13,7 @@ pub mod output;
 pub mod plotting;
 pub mod sensitivity;
 pub mod table;
+mod theme;
 pub mod timeline;
 pub mod timeline_chart;
 

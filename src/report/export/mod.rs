@@ -63,3 +63,11 @@ pub fn render_all(input: &ReportInput, exporters: &[Box<dyn Exporter>]) -> Resul
     }
     Ok(files)
 }
+
+/// Charts render with paths relative to the chart directory; the set keeps them under `charts/`.
+fn in_chart_dir(charts: Vec<OutputFile>) -> Vec<OutputFile> {
+    charts
+        .into_iter()
+        .map(|chart| OutputFile::new(format!("charts/{}", chart.path), chart.bytes))
+        .collect()
+}
