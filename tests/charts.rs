@@ -213,8 +213,8 @@ fn slo_heatmap_explains_failures_and_marks_plan() {
     // 291 ms fails because its upper bound does; 16 is beyond the limit.
     for mark in [
         "\n291\n",
-        "\nCI 312\n",
-        "\nDB limit\n",
+        "\n\u{2191}312\n",
+        "\nDB\n",
         "beyond database limit",
         "plan 1.50x",
         "recommended (12)",
@@ -227,7 +227,7 @@ fn slo_heatmap_explains_failures_and_marks_plan() {
     let files = render_capacity_charts(&bare_spec(&bare), &[ImageFormat::Svg]).unwrap();
     let chart = svg(&files, "slo-heatmap.svg");
     for mark in [
-        "\nDB limit\n",
+        "\nDB\n",
         "beyond database limit",
         "plan ",
         "recommended",
@@ -257,7 +257,7 @@ fn heatmap_stays_legible_with_sixteen_growth_rows() {
     let files = render_capacity_charts(&bare_spec(&points), &[ImageFormat::Svg]).unwrap();
     let chart = svg(&files, "slo-heatmap.svg");
     assert_legible(chart);
-    assert!(chart.contains("4.75x") && chart.contains("\np99\n"));
+    assert!(chart.contains("4.75x") && chart.contains("\nP\n"));
 }
 
 #[test]

@@ -40,27 +40,28 @@ impl Grid<'_> {
     }
 }
 
-/// Why a cell failed, as the short text under its p99 (long and compact forms).
-fn verdict(spec: &CapacityChartSpec, p: &CapacityPoint) -> (String, String) {
+/// Why a cell failed, as the short text under its p99: P (p99), E (errors), P+E, or
+/// "\u{2191}312" when only the upper 95% bound of the p99 (312 ms) misses the SLO; DB beyond
+/// the database limit.
+fn verdict(spec: &CapacityChartSpec, p: &CapacityPoint) -> String {
     if !p.feasible {
-        return ("DB limit".into(), "DB".into());
+        return "DB".into();
     }
     if p.slo_pass {
-        return ("pass".into(), "ok".into());
+        return "ok".into();
     }
     let p99 = p.latency_p99_ms;
     // NaN compares false, so a missing bound fails.
     let p99_fails = !(p99.hi <= spec.slo_latency_p99_ms);
     let errors_fail = !(p.error_rate.hi <= spec.slo_error_rate);
     match (p99_fails, errors_fail) {
-        (true, true) => ("p99+err".into(), "P+E".into()),
-        (true, false) if p99.mean <= spec.slo_latency_p99_ms => (
-            format!("CI {}", group_thousands(p99.hi.round() as i64)),
-            "CI".into(),
-        ),
-        (true, false) => ("p99".into(), "P".into()),
-        (false, true) => ("errors".into(), "E".into()),
-        (false, false) => ("n/a".into(), "?".into()),
+        (true, true) => "P+E".into(),
+        (true, false) if p99.mean <= spec.slo_latency_p99_ms && p99.hi.is_finite() => {
+            format!("\u{2191}{}", format_p99_cell(p99.hi, p99.hi >= 1_000.0))
+        }
+        (true, false) => "P".into(),
+        (false, true) => "E".into(),
+        (false, false) => "?".into(),
     }
 }
 
@@ -69,9 +70,9 @@ fn heatmap_legend(spec: &CapacityChartSpec, grid: &Grid) -> Vec<LegendEntry> {
         .any(|c| (0..grid.groups.len()).any(|r| grid.cell(c, r).is_none()));
     let mut legend = vec![
         LegendEntry::new("meets SLO", LegendSample::Swatch(PASS_COLOUR)),
-        LegendEntry::new("misses SLO, because:", LegendSample::Swatch(FAIL_COLOUR)),
-        LegendEntry::new("  p99 / errors / both", LegendSample::Text("p99")),
-        LegendEntry::new("  p99 CI upper bound", LegendSample::Text("CI")),
+        LegendEntry::new("misses SLO, because of", LegendSample::Swatch(FAIL_COLOUR)),
+        LegendEntry::new("p99 (P), errors (E)", LegendSample::Text("P+E")),
+        LegendEntry::new("p99's upper CI bound", LegendSample::Text("\u{2191}312")),
     ];
     if spec.points.iter().any(|p| !p.feasible) {
         legend.push(LegendEntry::new(INFEASIBLE_REASON, LegendSample::Hatched));
@@ -136,7 +137,7 @@ where
         draw_no_data_notice(root, chart.plotting_area().get_pixel_range())?;
         return draw_legend(&legend_area, &legend);
     }
-    let text = CellText::fit(spec, &grid, chart.plotting_area().dim_in_pixel());
+    let text = CellText::fit(&grid, chart.plotting_area().dim_in_pixel());
     for row in 0..grid.groups.len() {
         for column in 0..grid.pool_sizes.len() {
             draw_cell(
@@ -231,17 +232,16 @@ where
 }
 
 /// Font sizes of the cell text, fitted to the cell: full numbers when they fit at a
-/// readable size, "30k" style otherwise; compact verdicts when the long ones do not fit.
+/// readable size, "30k" style otherwise.
 struct CellText {
     compact_values: bool,
-    compact_verdicts: bool,
     value_font_px: u32,
     verdict_font_px: u32,
     two_lines: bool,
 }
 
 impl CellText {
-    fn fit(spec: &CapacityChartSpec, grid: &Grid, plot_px: (u32, u32)) -> CellText {
+    fn fit(grid: &Grid, plot_px: (u32, u32)) -> CellText {
         let cell_width_px = f64::from(plot_px.0) / grid.pool_sizes.len().max(1) as f64;
         let cell_height_px = f64::from(plot_px.1) / grid.groups.len().max(1) as f64;
         let min_px = f64::from(THEME.min_font_px);
@@ -257,15 +257,12 @@ impl CellText {
             )
         };
         let compact_values = font_for(value_chars(false)) < min_px;
-        let long_verdicts = widest(points().map(|p| verdict(spec, p).0).collect());
-        let compact_verdicts = font_for(long_verdicts) < min_px;
         let value_font_px = font_for(value_chars(compact_values))
             .min(cell_height_px * 0.4)
             .clamp(min_px, min_px * 1.3) as u32;
         let verdict_font_px = THEME.min_font_px;
         CellText {
             compact_values,
-            compact_verdicts,
             value_font_px,
             verdict_font_px,
             two_lines: cell_height_px >= f64::from(value_font_px + verdict_font_px) * 1.15,
@@ -309,8 +306,7 @@ where
             text,
         );
     };
-    let (long, compact) = verdict(spec, p);
-    let verdict = if text.compact_verdicts { compact } else { long };
+    let verdict = verdict(spec, p);
     let value = format_p99_cell(p.latency_p99_ms.mean, text.compact_values);
     draw_cell_text(chart, (x0, y0), (value, verdict), text)
 }
@@ -341,7 +337,7 @@ where
         ))?;
     } else {
         // No room for a second line: the verdict replaces the number on failing cells.
-        let shown = if verdict.is_empty() || verdict == "pass" || verdict == "ok" {
+        let shown = if verdict.is_empty() || verdict == "ok" {
             value
         } else {
             verdict

@@ -552,23 +552,16 @@ where
     let marks = &chart_spec.marks;
     let row_px = ANNOTATION_FONT_PX as i32 + 10;
     let labels = [
-        (marks.current.map(|s| format!("current {s}")), BLACK),
-        (
-            marks.recommended.map(|s| format!("recommended {s}")),
-            RECOMMENDED_COLOUR,
-        ),
-        (
-            marks.db_limit.map(|s| format!("database limit {s}")),
-            SLO_COLOUR,
-        ),
+        (marks.current, "current", BLACK),
+        (marks.recommended, "recommended", RECOMMENDED_COLOUR),
+        (marks.db_limit, "database limit", SLO_COLOUR),
     ];
-    for (row, (label, colour)) in labels.into_iter().filter(|(l, _)| l.is_some()).enumerate() {
-        let label = label.unwrap_or_default();
-        let size: f64 = label
-            .rsplit(' ')
-            .next()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(x_axis.min);
+    let shown = labels
+        .into_iter()
+        .filter_map(|(size, name, colour)| size.map(|s| (s, name, colour)));
+    for (row, (size, name, colour)) in shown.enumerate() {
+        let label = format!("{name} {size}");
+        let size = f64::from(size);
         let (x_px, y_px) = chart.backend_coord(&(size, y_max));
         // Flip the label to the left of the mark when the mark is near the right edge.
         let near_right_edge = size > x_axis.min + 0.7 * (x_axis.max - x_axis.min);
