@@ -98,6 +98,9 @@ pub fn run_sweep(
     let started = Instant::now();
     let replications = experiment.replications as usize;
     let total = experiment.points.len() * replications;
+    // Every point records its series when any does: a variant that removes the events
+    // (`set = { events = [] }`) is compared with the others interval by interval.
+    let record_series = experiment.has_timeline();
     let bar = progress_bar(total as u64, experiment.points.len(), progress);
     let done_per_point: Vec<AtomicUsize> = (0..experiment.points.len())
         .map(|_| AtomicUsize::new(0))
@@ -115,8 +118,7 @@ pub fn run_sweep(
                 let point = task / replications;
                 let replication = (task % replications) as u32;
                 let spec = &experiment.points[point].spec;
-                let output =
-                    simulate_detailed(spec, RunOptions { replication }, !spec.timeline.is_empty());
+                let output = simulate_detailed(spec, RunOptions { replication }, record_series);
                 if done_per_point[point].fetch_add(1, Ordering::Relaxed) + 1 == replications {
                     let done = points_done.fetch_add(1, Ordering::Relaxed) + 1;
                     bar.set_message(format!("{done}/{} points", experiment.points.len()));
