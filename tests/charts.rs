@@ -4,6 +4,8 @@
 //! the SVG text. Every mark is also checked to be absent from a spec without it, so a check
 //! cannot pass by accident. Layout may change the bytes; these checks only need the marks.
 
+mod common;
+
 use std::path::Path;
 
 use poolsim::config::model::ModelSource;
@@ -402,5 +404,45 @@ fn pool_size_change_label_only_where_the_size_changes() {
     assert!(
         relabelled.iter().any(|l| l.contains("stays 12")),
         "{relabelled:?}"
+    );
+}
+
+/// The sweep's charts carry main's plan: the recommended size and the database limit of
+/// recommendations.json, and the planned growth, on the line charts and the heat map.
+#[test]
+fn sweep_charts_mark_the_recommendation_of_recommendations_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    common::sweep("small.toml", &out, &["--threads", "2"]).success();
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("recommendations.json")).unwrap()).unwrap();
+    let scenario = &json["scenarios"][0];
+    let recommended = scenario["recommended_pool_size"]
+        .as_u64()
+        .expect("a recommendation");
+    let ceiling = scenario["ceiling_pool_size"].as_u64().unwrap();
+    let planned = json["planned_growth"].as_f64().unwrap();
+    let read = |name: &str| std::fs::read_to_string(out.join("charts").join(name)).unwrap();
+    for name in [
+        "capacity-p99.svg",
+        "capacity-errors.svg",
+        "carried-growth.svg",
+    ] {
+        let chart = read(name);
+        assert_legible(&chart);
+        for mark in [
+            format!("recommended ({recommended})"),
+            format!("database limit ({ceiling})"),
+            "beyond database limit".to_string(),
+        ] {
+            assert!(chart.contains(&mark), "{name} lacks {mark:?}");
+        }
+    }
+    assert!(read("carried-growth.svg").contains(&format!("planned growth {planned}x")));
+    let heatmap = read("slo-heatmap.svg");
+    assert!(heatmap.contains(&format!("recommended ({recommended})")));
+    assert!(
+        heatmap.contains(&format!("plan {planned}x"))
+            || heatmap.contains(&format!("planned growth {planned}x"))
     );
 }

@@ -10,7 +10,8 @@ use super::*;
 use crate::report::plotting::{format_number, linear_axis, Axis, YScale, ZERO_LINE_HEADROOM};
 
 /// Carried growth per pool size. A size that does not carry even today's load is drawn at
-/// zero; sizes beyond the database limit are hatched and crossed.
+/// zero; sizes beyond the database limit carry nothing by definition, so the lines stop
+/// there and the hatching says why.
 pub(super) fn carried_growth_chart(spec: &CapacityChartSpec) -> LineChart {
     let mut rows: Vec<&CarriedGrowth> = spec.carried_growth.iter().collect();
     rows.sort_by_key(|c| c.pool_size);
@@ -31,6 +32,7 @@ pub(super) fn carried_growth_chart(spec: &CapacityChartSpec) -> LineChart {
     for (label, colour, dashed, value) in series {
         let points: Vec<(f64, Interval)> = rows
             .iter()
+            .filter(|c| c.feasible)
             .map(|c| {
                 let carried = value(c).unwrap_or(0.0);
                 top = top.max(carried);
@@ -47,11 +49,7 @@ pub(super) fn carried_growth_chart(spec: &CapacityChartSpec) -> LineChart {
             dashed,
             draw_ci_band: false,
             points,
-            infeasible_x: rows
-                .iter()
-                .filter(|c| !c.feasible)
-                .map(|c| f64::from(c.pool_size))
-                .collect(),
+            infeasible_x: Vec::new(),
         });
         legend.push(LegendEntry::new(
             label,
@@ -95,7 +93,7 @@ pub(super) fn carried_growth_chart(spec: &CapacityChartSpec) -> LineChart {
     }
     LineChart {
         title: format!("{}: traffic growth each pool size carries", spec.model_name),
-        subtitle: "largest growth meeting the SLO; 0 = fails at today's load".to_string(),
+        subtitle: "largest swept growth meeting the SLO; 0 = fails at today's load".to_string(),
         y_desc: "carried growth (x today's load)".to_string(),
         y_scale: YScale::Linear,
         x_axis: pool_size_axis(spec),

@@ -71,8 +71,8 @@ fn heatmap_legend(spec: &CapacityChartSpec, grid: &Grid) -> Vec<LegendEntry> {
     let mut legend = vec![
         LegendEntry::new("meets SLO", LegendSample::Swatch(PASS_COLOUR)),
         LegendEntry::new("misses SLO, because of", LegendSample::Swatch(FAIL_COLOUR)),
-        LegendEntry::new("p99 (P), errors (E)", LegendSample::Text("P+E")),
-        LegendEntry::new("p99's upper CI bound", LegendSample::Text("\u{2191}312")),
+        LegendEntry::new("p99 (P), errors (E), both", LegendSample::Text("P+E")),
+        LegendEntry::new("p99's upper 95% bound", LegendSample::Text("\u{2191}312")),
     ];
     if spec.points.iter().any(|p| !p.feasible) {
         legend.push(LegendEntry::new(INFEASIBLE_REASON, LegendSample::Hatched));
@@ -98,9 +98,21 @@ fn heatmap_legend(spec: &CapacityChartSpec, grid: &Grid) -> Vec<LegendEntry> {
             LegendSample::Outline(RECOMMENDED_COLOUR),
         ));
     }
-    if grid.planned_row(spec.planned_growth).is_some() {
+    if let (Some(row), Some(planned)) = (grid.planned_row(spec.planned_growth), spec.planned_growth)
+    {
+        // The plan is checked at the first swept level at or above it.
+        let level = grid.groups[row].growth;
+        let label = if (level - planned).abs() < 1e-9 {
+            format!("planned growth {}x", format_number(planned))
+        } else {
+            format!(
+                "plan {}x, checked at {}x",
+                format_number(planned),
+                format_number(level)
+            )
+        };
         legend.push(LegendEntry::new(
-            "planned growth",
+            label,
             LegendSample::DashedOutline(SLO_COLOUR),
         ));
     }

@@ -39,6 +39,7 @@ impl LegendEntry {
     }
 }
 
+/// The narrowest sample column; text samples ("\u{2191}312") widen it to fit.
 pub(super) const LEGEND_SAMPLE_WIDTH_PX: i32 = 44;
 pub(super) const LEGEND_ROW_HEIGHT_PX: i32 = 38;
 pub(super) const LEGEND_PADDING_PX: i32 = 12;
@@ -74,13 +75,31 @@ where
             widest_label_px.max(root.estimate_text_size(&entry.label, &legend_style)?.0);
     }
     let legend_width_px = (widest_label_px as i32
-        + LEGEND_SAMPLE_WIDTH_PX
+        + sample_width_px(root, legend)?
         + LEGEND_GAP_PX
         + 2 * LEGEND_PADDING_PX
         + 2 * LEGEND_OUTER_MARGIN_PX)
         .min(width_px as i32 * 2 / 5);
     let (plot_area, legend_area) = body.split_horizontally(width_px as i32 - legend_width_px);
     Ok((plot_area, legend_area))
+}
+
+/// The width of the sample column: wide enough for every text sample.
+fn sample_width_px<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    legend: &[LegendEntry],
+) -> Result<i32>
+where
+    DB::ErrorType: 'static,
+{
+    let style = text_style(LEGEND_FONT_PX, &BLACK);
+    let mut width_px = LEGEND_SAMPLE_WIDTH_PX;
+    for entry in legend {
+        if let LegendSample::Text(text) = entry.sample {
+            width_px = width_px.max(area.estimate_text_size(text, &style)?.0 as i32 + 8);
+        }
+    }
+    Ok(width_px)
 }
 
 pub(super) fn draw_legend<DB: DrawingBackend>(
@@ -109,13 +128,14 @@ where
     ))?;
 
     let label_style = text_style(LEGEND_FONT_PX, &BLACK);
+    let sample_width_px = sample_width_px(area, entries)?;
     for (index, entry) in entries.iter().enumerate() {
         let centre_y = top
             + LEGEND_PADDING_PX
             + LEGEND_ROW_HEIGHT_PX * index as i32
             + LEGEND_ROW_HEIGHT_PX / 2;
         let sample_left = left + LEGEND_PADDING_PX;
-        let sample_right = sample_left + LEGEND_SAMPLE_WIDTH_PX;
+        let sample_right = sample_left + sample_width_px;
         draw_legend_sample(area, entry.sample, sample_left, sample_right, centre_y)?;
         area.draw(&Text::new(
             entry.label.clone(),

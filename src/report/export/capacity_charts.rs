@@ -4,7 +4,7 @@
 use anyhow::Result;
 
 use super::{in_chart_dir, Exporter, ReportInput};
-use crate::recommend::{Recommendations, Scenario};
+use crate::recommend::Scenario;
 use crate::report::charts;
 use crate::report::output::OutputFile;
 use crate::stats::confidence::Estimate;
@@ -48,20 +48,10 @@ fn carried_growth(scenario: &Scenario) -> Vec<charts::CarriedGrowth> {
         .collect()
 }
 
-/// The swept growth level the plan is made for: the first at or above the planned growth.
-fn planned_level(recommendations: &Recommendations) -> Option<f64> {
-    crate::recommend::level_at_or_above(
-        &recommendations.main().levels,
-        recommendations.planned_growth,
-    )
-    .map(|level| level.growth)
-}
-
-/// The sizes from the floor up to the largest size that still carries the planned level
+/// The sizes from the floor up to the largest size that still carries the planned growth
 /// in every condition (the recommendation's own capacity figures).
-fn safe_range(scenario: &Scenario, planned: Option<f64>) -> Option<(u32, u32)> {
+fn safe_range(scenario: &Scenario, planned: f64) -> Option<(u32, u32)> {
     let floor = scenario.floor_pool_size?;
-    let planned = planned?;
     let top = scenario
         .sizes
         .iter()
@@ -97,7 +87,7 @@ impl Exporter for CapacityCharts {
             .filter(|p| fixed.iter().all(|(i, v)| p.values[*i] == *v))
             .map(capacity_point)
             .collect();
-        let planned = planned_level(input.recommendations);
+        let planned = input.recommendations.planned_growth;
         let carried = carried_growth(main);
         let chart_spec = charts::CapacityChartSpec {
             model_name: &experiment.baseline.name,
@@ -108,7 +98,7 @@ impl Exporter for CapacityCharts {
             db_limit_pool_size: Some(main.ceiling_pool_size),
             recommended_pool_size: main.recommended_pool_size,
             safe_range: safe_range(main, planned),
-            planned_growth: planned,
+            planned_growth: Some(planned),
             carried_growth: &carried,
         };
         let formats = super::timelines::image_formats(experiment);
