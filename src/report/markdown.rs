@@ -8,6 +8,7 @@ use std::fmt::Write;
 
 use crate::config::duration::format_duration;
 use crate::config::experiment::Experiment;
+use crate::config::model::SystemSpec;
 use crate::config::timeline::EventAction;
 use crate::recommend::{describe_capacity, AlertThresholds, Recommendations, Scenario};
 use crate::sweep::PointResult;
@@ -362,40 +363,7 @@ fn timeline_section(
         if !description.is_empty() {
             let _ = writeln!(out, "{description}\n");
         }
-        if let Some(auto) = &spec.timeline.autoscale {
-            let db = &spec.database;
-            // The largest pool any instance gets during the run (rollouts and hot changes included).
-            let pool_size = spec
-                .timeline
-                .events
-                .iter()
-                .filter_map(|e| match &e.action {
-                    EventAction::Set { after } | EventAction::RollingRestart { after, .. } => {
-                        Some(after.pool.max_size)
-                    }
-                    _ => None,
-                })
-                .fold(spec.pool.max_size, u32::max);
-            let needed =
-                auto.max_instances * pool_size + db.other_connections + db.reserved_connections;
-            if needed > db.max_connections {
-                let cap = (db.max_connections - db.other_connections - db.reserved_connections)
-                    / pool_size.max(1);
-                let _ = writeln!(
-                    out,
-                    "> **Warning: autoscaling can exhaust the database.** Every new instance brings its own pool: at max_instances = {} the fleet needs {} x {} + {} other + {} reserved = {needed} connections, more than max_connections = {}. Past {cap} instances new pools are refused (SQLSTATE 53300). Cap max_instances at {cap}, lower pool.max_size, or put PgBouncer in front.{}\n",
-                    auto.max_instances,
-                    auto.max_instances,
-                    pool_size,
-                    db.other_connections,
-                    db.reserved_connections,
-                    db.max_connections,
-                    if p.db_connect_refusals > 0.0 { format!(" In this simulation the database refused {:.0} connects per run.", p.db_connect_refusals) } else { " It did not happen in this simulation, but a larger surge would get there.".into() }
-                );
-            } else {
-                let _ = writeln!(out, "Autoscaling on {} (target {}), {}..{} instances: at most {needed} database connections, within max_connections {}.\n", auto.metric.name(), auto.target, auto.min_instances, auto.max_instances, db.max_connections);
-            }
-        }
+        autoscale_note(out, spec, p);
         if !p.alerts.is_empty() || !spec.timeline.alerts.is_empty() {
             let errors = crate::stats::series::first_error_rate_above(
                 &p.series,
@@ -553,6 +521,45 @@ fn method(out: &mut String, experiment: &Experiment, points: &[PointResult]) {
     );
     let _ = writeln!(out, "- Every point uses the same random streams per replication (common random numbers), so differences between pool sizes are not noise in the arrivals.");
     let _ = writeln!(out, "- Reproduce with `poolsim sweep {}`. Raw data: [points.csv](points.csv), [runs.csv](runs.csv), [recommendations.json](recommendations.json).", experiment.path.display());
+}
+
+/// With autoscaling: whether the largest fleet's pools still fit in max_connections, and a
+/// warning with the cap when they do not.
+fn autoscale_note(out: &mut String, spec: &SystemSpec, p: &PointResult) {
+    let Some(auto) = &spec.timeline.autoscale else {
+        return;
+    };
+    let db = &spec.database;
+    // The largest pool any instance gets during the run (rollouts and hot changes included).
+    let pool_size = spec
+        .timeline
+        .events
+        .iter()
+        .filter_map(|e| match &e.action {
+            EventAction::Set { after } | EventAction::RollingRestart { after, .. } => {
+                Some(after.pool.max_size)
+            }
+            _ => None,
+        })
+        .fold(spec.pool.max_size, u32::max);
+    let needed = auto.max_instances * pool_size + db.other_connections + db.reserved_connections;
+    if needed > db.max_connections {
+        let cap = (db.max_connections - db.other_connections - db.reserved_connections)
+            / pool_size.max(1);
+        let _ = writeln!(
+            out,
+            "> **Warning: autoscaling can exhaust the database.** Every new instance brings its own pool: at max_instances = {} the fleet needs {} x {} + {} other + {} reserved = {needed} connections, more than max_connections = {}. Past {cap} instances new pools are refused (SQLSTATE 53300). Cap max_instances at {cap}, lower pool.max_size, or put PgBouncer in front.{}\n",
+            auto.max_instances,
+            auto.max_instances,
+            pool_size,
+            db.other_connections,
+            db.reserved_connections,
+            db.max_connections,
+            if p.db_connect_refusals > 0.0 { format!(" In this simulation the database refused {:.0} connects per run.", p.db_connect_refusals) } else { " It did not happen in this simulation, but a larger surge would get there.".into() }
+        );
+    } else {
+        let _ = writeln!(out, "Autoscaling on {} (target {}), {}..{} instances: at most {needed} database connections, within max_connections {}.\n", auto.metric.name(), auto.target, auto.min_instances, auto.max_instances, db.max_connections);
+    }
 }
 
 /// One row per scenario, one column per postmortem phase: the failed share (with the

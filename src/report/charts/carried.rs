@@ -9,13 +9,16 @@ use super::lines::{
 use super::*;
 use crate::report::plotting::{format_number, linear_axis, Axis, YScale, ZERO_LINE_HEADROOM};
 
+/// Reads the growth a size carries in one condition.
+type CarriedIn = fn(&CarriedGrowth) -> Option<f64>;
+
 /// Carried growth per pool size. A size that does not carry even today's load is drawn at
 /// zero; sizes beyond the database limit carry nothing by definition, so the lines stop
 /// there and the hatching says why.
 pub(super) fn carried_growth_chart(spec: &CapacityChartSpec) -> LineChart {
     let mut rows: Vec<&CarriedGrowth> = spec.carried_growth.iter().collect();
     rows.sort_by_key(|c| c.pool_size);
-    let series: [(&str, RGBColor, bool, fn(&CarriedGrowth) -> Option<f64>); 3] = [
+    let series: [(&str, RGBColor, bool, CarriedIn); 3] = [
         ("normal operation", sequential_colour(2, 3), false, |c| {
             c.normal
         }),

@@ -51,9 +51,9 @@ fn verdict(spec: &CapacityChartSpec, p: &CapacityPoint) -> String {
         return "ok".into();
     }
     let p99 = p.latency_p99_ms;
-    // NaN compares false, so a missing bound fails.
-    let p99_fails = !(p99.hi <= spec.slo_latency_p99_ms);
-    let errors_fail = !(p.error_rate.hi <= spec.slo_error_rate);
+    // A missing (NaN) bound fails.
+    let p99_fails = p99.hi.is_nan() || p99.hi > spec.slo_latency_p99_ms;
+    let errors_fail = p.error_rate.hi.is_nan() || p.error_rate.hi > spec.slo_error_rate;
     match (p99_fails, errors_fail) {
         (true, true) => "P+E".into(),
         (true, false) if p99.mean <= spec.slo_latency_p99_ms && p99.hi.is_finite() => {

@@ -163,40 +163,7 @@ where
             colour,
             dashed,
             with_band,
-        } => {
-            if with_band {
-                area.draw(&Rectangle::new(
-                    [
-                        (left, centre_y - half_height),
-                        (right, centre_y + half_height),
-                    ],
-                    colour.mix(CI_BAND_OPACITY).filled(),
-                ))?;
-            }
-            if dashed {
-                area.draw(&DashedPathElement::new(
-                    vec![(left, centre_y), (right, centre_y)],
-                    8,
-                    5,
-                    colour.stroke_width(2),
-                ))?;
-                area.draw(&Circle::new(
-                    (centre_x, centre_y),
-                    4,
-                    ShapeStyle {
-                        color: colour.to_rgba(),
-                        filled: false,
-                        stroke_width: 2,
-                    },
-                ))?;
-            } else {
-                area.draw(&PathElement::new(
-                    vec![(left, centre_y), (right, centre_y)],
-                    colour.stroke_width(3),
-                ))?;
-                area.draw(&Circle::new((centre_x, centre_y), 4, colour.filled()))?;
-            }
-        }
+        } => draw_line_sample(area, colour, (dashed, with_band), (left, right), centre_y)?,
         LegendSample::Band(colour) => {
             area.draw(&Rectangle::new(
                 [
@@ -267,6 +234,54 @@ where
                 text_style(LEGEND_FONT_PX, &BLACK).pos(Pos::new(HPos::Center, VPos::Center)),
             ))?;
         }
+    }
+    Ok(())
+}
+
+/// A line sample: solid with a filled dot, or dashed with a hollow one, over an optional band.
+fn draw_line_sample<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    colour: RGBColor,
+    (dashed, with_band): (bool, bool),
+    (left, right): (i32, i32),
+    centre_y: i32,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let half_height = LEGEND_ROW_HEIGHT_PX / 2 - 4;
+    let centre_x = (left + right) / 2;
+    if with_band {
+        area.draw(&Rectangle::new(
+            [
+                (left, centre_y - half_height),
+                (right, centre_y + half_height),
+            ],
+            colour.mix(CI_BAND_OPACITY).filled(),
+        ))?;
+    }
+    if dashed {
+        area.draw(&DashedPathElement::new(
+            vec![(left, centre_y), (right, centre_y)],
+            8,
+            5,
+            colour.stroke_width(2),
+        ))?;
+        area.draw(&Circle::new(
+            (centre_x, centre_y),
+            4,
+            ShapeStyle {
+                color: colour.to_rgba(),
+                filled: false,
+                stroke_width: 2,
+            },
+        ))?;
+    } else {
+        area.draw(&PathElement::new(
+            vec![(left, centre_y), (right, centre_y)],
+            colour.stroke_width(3),
+        ))?;
+        area.draw(&Circle::new((centre_x, centre_y), 4, colour.filled()))?;
     }
     Ok(())
 }

@@ -218,54 +218,74 @@ where
         }
     }
 
-    let label_style = text_style(ANNOTATION_FONT_PX, &BLACK);
     for (item, p) in &lanes {
         let lane_top = section_top + p.lane as i32 * LANE_HEIGHT_PX;
-        let (x0, x1) = (x_px(item.start_s), x_px(item.end_s));
-        match item.kind {
-            AnnotationKind::Event { colour } => {
-                // A bar under the label spans the event; an instant is a short tick.
-                if x1 > x0 {
-                    root.draw(&Rectangle::new(
-                        [
-                            (x0, lane_top + LANE_BAR_TOP_PX),
-                            (x1, lane_top + LANE_BAR_TOP_PX + 5),
-                        ],
-                        colour.mix(EVENT_LANE_OPACITY).filled(),
-                    ))?;
-                } else {
-                    root.draw(&PathElement::new(
-                        vec![(x0, lane_top + 1), (x0, lane_top + LANE_BAR_TOP_PX + 5)],
-                        colour.stroke_width(3),
-                    ))?;
-                }
-                draw_lane_label(root, p, lane_top + LANE_LABEL_CENTRE_PX, &label_style)?;
-            }
-            AnnotationKind::Alert { cleared } => {
-                let bar_top = lane_top + LANE_BAR_TOP_PX;
-                if x1 > x0 {
-                    root.draw(&Rectangle::new(
-                        [(x0, bar_top), (x1, bar_top + 3)],
-                        ALERT_COLOUR.filled(),
-                    ))?;
-                }
-                if cleared {
-                    root.draw(&PathElement::new(
-                        vec![(x1, bar_top - 4), (x1, bar_top + 6)],
-                        ALERT_COLOUR.stroke_width(2),
-                    ))?;
-                }
-                root.draw(&Polygon::new(
-                    vec![
-                        (x0 - 6, lane_top + 1),
-                        (x0 + 6, lane_top + 1),
-                        (x0, lane_top + 12),
+        draw_lane_item(
+            root,
+            item,
+            p,
+            lane_top,
+            (x_px(item.start_s), x_px(item.end_s)),
+        )?;
+    }
+    Ok(())
+}
+
+/// One event's bar (or tick) or one alert's marker, with its label, in its lane.
+fn draw_lane_item<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    item: &Annotation,
+    p: &PlacedAnnotation,
+    lane_top: i32,
+    (x0, x1): (i32, i32),
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let label_style = text_style(ANNOTATION_FONT_PX, &BLACK);
+    match item.kind {
+        AnnotationKind::Event { colour } => {
+            // A bar under the label spans the event; an instant is a short tick.
+            if x1 > x0 {
+                root.draw(&Rectangle::new(
+                    [
+                        (x0, lane_top + LANE_BAR_TOP_PX),
+                        (x1, lane_top + LANE_BAR_TOP_PX + 5),
                     ],
+                    colour.mix(EVENT_LANE_OPACITY).filled(),
+                ))?;
+            } else {
+                root.draw(&PathElement::new(
+                    vec![(x0, lane_top + 1), (x0, lane_top + LANE_BAR_TOP_PX + 5)],
+                    colour.stroke_width(3),
+                ))?;
+            }
+            draw_lane_label(root, p, lane_top + LANE_LABEL_CENTRE_PX, &label_style)?;
+        }
+        AnnotationKind::Alert { cleared } => {
+            let bar_top = lane_top + LANE_BAR_TOP_PX;
+            if x1 > x0 {
+                root.draw(&Rectangle::new(
+                    [(x0, bar_top), (x1, bar_top + 3)],
                     ALERT_COLOUR.filled(),
                 ))?;
-                let text_style = text_style(ANNOTATION_FONT_PX, &ALERT_TEXT_COLOUR);
-                draw_lane_label(root, p, lane_top + LANE_LABEL_CENTRE_PX, &text_style)?;
             }
+            if cleared {
+                root.draw(&PathElement::new(
+                    vec![(x1, bar_top - 4), (x1, bar_top + 6)],
+                    ALERT_COLOUR.stroke_width(2),
+                ))?;
+            }
+            root.draw(&Polygon::new(
+                vec![
+                    (x0 - 6, lane_top + 1),
+                    (x0 + 6, lane_top + 1),
+                    (x0, lane_top + 12),
+                ],
+                ALERT_COLOUR.filled(),
+            ))?;
+            let text_style = text_style(ANNOTATION_FONT_PX, &ALERT_TEXT_COLOUR);
+            draw_lane_label(root, p, lane_top + LANE_LABEL_CENTRE_PX, &text_style)?;
         }
     }
     Ok(())
