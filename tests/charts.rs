@@ -364,6 +364,7 @@ fn timeline_shows_traffic_cpu_slo_thresholds_and_slot_limit() {
         "Offered traffic (requests/s)",
         "database CPU busy",
         "SLO p99 300 ms",
+        "SLO 0.1%",
         "alert: pool pending &gt; 5 for 1m",
         "DB slot limit 92 (100 max - 3 reserved - 5 other)",
     ] {
@@ -378,7 +379,7 @@ fn timeline_shows_traffic_cpu_slo_thresholds_and_slot_limit() {
     };
     let files = render_timeline_chart(&bare, "timeline", &[ImageFormat::Svg]).unwrap();
     let chart = svg(&files, "timeline.svg");
-    for mark in ["SLO p99", "alert: ", "DB slot limit"] {
+    for mark in ["SLO p99", "SLO 0.1%", "alert: ", "DB slot limit"] {
         assert!(!chart.contains(mark), "bare timeline has {mark:?}");
     }
 }

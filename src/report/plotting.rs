@@ -170,6 +170,28 @@ pub(super) struct Axis {
     pub(super) minor_ticks: Vec<f64>,
 }
 
+/// 0, then decades from `linear_width` up past `max_value`; 2x and 5x as minor grid lines.
+pub(super) fn symlog_axis(max_value: f64, linear_width: f64) -> Axis {
+    let mut ticks = vec![0.0];
+    let mut minor_ticks = Vec::new();
+    let mut decade = linear_width;
+    loop {
+        ticks.push(decade);
+        if decade >= max_value * 0.999 || decade >= 100.0 {
+            break;
+        }
+        minor_ticks.extend([2.0 * decade, 5.0 * decade]);
+        decade *= 10.0;
+    }
+    let max = *ticks.last().unwrap_or(&1.0);
+    Axis {
+        min: -linear_width * 0.15,
+        max,
+        ticks,
+        minor_ticks,
+    }
+}
+
 /// Zero is a common value (no errors, no waiters, an idle database); starting the axis a
 /// little below zero keeps such lines visible instead of hidden under the x axis.
 pub(super) const ZERO_LINE_HEADROOM: f64 = 0.02;

@@ -10,8 +10,8 @@ use super::legend::{
 };
 use super::*;
 use crate::report::plotting::{
-    draw_boxed_label, format_number, nice_ticks, plottable_runs, text_style, Axis, TickedRange,
-    YScale,
+    draw_boxed_label, format_number, nice_ticks, plottable_runs, symlog_axis, text_style, Axis,
+    TickedRange, YScale,
 };
 
 pub(super) struct PlotLine {
@@ -178,28 +178,6 @@ pub(super) fn error_rate_chart(spec: &CapacityChartSpec) -> LineChart {
             .into_iter()
             .collect(),
         marks: Marks::of(spec),
-    }
-}
-
-/// 0, then decades from `linear_width` up past `max_value`; 2x and 5x as minor grid lines.
-fn symlog_axis(max_value: f64, linear_width: f64) -> Axis {
-    let mut ticks = vec![0.0];
-    let mut minor_ticks = Vec::new();
-    let mut decade = linear_width;
-    loop {
-        ticks.push(decade);
-        if decade >= max_value * 0.999 || decade >= 100.0 {
-            break;
-        }
-        minor_ticks.extend([2.0 * decade, 5.0 * decade]);
-        decade *= 10.0;
-    }
-    let max = *ticks.last().unwrap_or(&1.0);
-    Axis {
-        min: -linear_width * 0.15,
-        max,
-        ticks,
-        minor_ticks,
     }
 }
 

@@ -4,7 +4,7 @@
 use super::axis::latency_axis;
 use super::*;
 use crate::config::timeline::Metric;
-use crate::report::plotting::{format_number, linear_axis, Axis, YScale};
+use crate::report::plotting::{format_number, linear_axis, symlog_axis, Axis, YScale};
 
 #[derive(Clone, Copy, PartialEq)]
 pub(super) enum Stroke {
@@ -32,6 +32,7 @@ pub(super) struct Rule {
 
 pub(super) struct Panel {
     pub(super) title: String,
+    /// The unit beside the y axis, short enough for a short panel; the title names the quantity.
     pub(super) y_desc: &'static str,
     pub(super) scale: YScale,
     pub(super) axis: Axis,
@@ -153,7 +154,7 @@ fn traffic_panel(spec: &TimelineSpec, plot_height_px: i32) -> Panel {
     ];
     Panel {
         title: "Offered traffic (requests/s)".to_string(),
-        y_desc: "requests/s",
+        y_desc: "req/s",
         scale: YScale::Linear,
         axis: linear_axis(largest(&lines, &[]) * 1.08, target_ticks(plot_height_px)),
         lines,
@@ -231,7 +232,7 @@ fn pending_panel(spec: &TimelineSpec, plot_height_px: i32) -> Panel {
     let top = (largest(&lines, &rules) * 1.08).max(f64::from(ticks));
     Panel {
         title: "Waiting for a connection".to_string(),
-        y_desc: "pending requests",
+        y_desc: "requests",
         scale: YScale::Linear,
         axis: linear_axis(top, ticks),
         lines,
@@ -260,7 +261,7 @@ fn utilization_panel(spec: &TimelineSpec, plot_height_px: i32) -> Panel {
     let top = (largest(&lines, &rules) * 1.04).max(100.0);
     Panel {
         title: "Utilization (%)".to_string(),
-        y_desc: "busy (%)",
+        y_desc: "%",
         scale: YScale::Linear,
         axis: linear_axis(top, target_ticks(plot_height_px)),
         lines,
@@ -281,13 +282,33 @@ fn error_rate_panel(spec: &TimelineSpec, plot_height_px: i32) -> Panel {
     }];
     let mut rules = slo_rule(slo_percent, |slo| format!("SLO {}%", format_number(slo)));
     rules.extend(alert_rules(spec, Metric::ErrorRate, |v| v * 100.0));
-    // Keep the SLO line clearly below the top of the panel even when errors stay under it.
-    let top = (largest(&lines, &rules) * 1.08).max(slo_percent.map_or(0.0, |slo| slo * 1.4));
+    let observed = largest(&lines, &rules);
+    // With an SLO: symlog, so that 0, the SLO (0.1%) and an incident's 25% are all
+    // readable; without one, linear.
+    let (scale, axis) = match slo_percent.filter(|slo| *slo > 0.0) {
+        Some(slo) => {
+            // Labels at 0, the SLO and the decades above it: a panel is too short for the
+            // decade below the SLO, which stays a grid line.
+            let mut axis = symlog_axis(observed.max(slo * 10.0), slo / 10.0);
+            axis.ticks.retain(|t| *t == 0.0 || *t >= slo * 0.999);
+            axis.minor_ticks = vec![slo / 10.0];
+            (
+                YScale::SymLog {
+                    linear_width: slo / 10.0,
+                },
+                axis,
+            )
+        }
+        None => (
+            YScale::Linear,
+            linear_axis(observed * 1.08, target_ticks(plot_height_px)),
+        ),
+    };
     Panel {
         title: "Error rate (%)".to_string(),
-        y_desc: "error rate (%)",
-        scale: YScale::Linear,
-        axis: linear_axis(top, target_ticks(plot_height_px)),
+        y_desc: "%",
+        scale,
+        axis,
         lines,
         rules,
     }
@@ -327,7 +348,7 @@ fn latency_panel(spec: &TimelineSpec, plot_height_px: i32) -> Panel {
     };
     Panel {
         title: title.to_string(),
-        y_desc: "p99 latency (ms)",
+        y_desc: "ms",
         scale,
         axis,
         lines: vec![SeriesLine {
