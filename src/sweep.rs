@@ -125,6 +125,9 @@ pub fn run_numbered(
     finished: &(dyn Fn(usize, &Run) -> anyhow::Result<()> + Sync),
 ) -> anyhow::Result<Vec<Run>> {
     let replications = experiment.replications as usize;
+    // Every point records its series when any does: a variant that removes the events
+    // (`set = { events = [] }`) is compared with the others interval by interval.
+    let record_series = experiment.has_timeline();
     let mut runs_per_point = vec![0usize; experiment.points.len()];
     for &number in numbers {
         runs_per_point[number / replications] += 1;
@@ -142,8 +145,7 @@ pub fn run_numbered(
                 let point = number / replications;
                 let replication = (number % replications) as u32;
                 let spec = &experiment.points[point].spec;
-                let output =
-                    simulate_detailed(spec, RunOptions { replication }, !spec.timeline.is_empty());
+                let output = simulate_detailed(spec, RunOptions { replication }, record_series);
                 if done_per_point[point].fetch_add(1, Ordering::Relaxed) + 1
                     == runs_per_point[point]
                 {

@@ -257,11 +257,8 @@ fn no_source_file_over_800_lines_and_every_module_says_why_it_exists() {
     let (_, texts) = dependency_graph();
     for (file, text) in texts {
         let lines = text.lines().count();
-        // Being split on their own branches (issue 8, item 3); removed from this list as they land.
-        let splitting = ["charts.rs", "timeline_chart.rs"];
-        let name = file.file_name().unwrap().to_string_lossy().into_owned();
         assert!(
-            lines <= 800 || splitting.contains(&name.as_str()),
+            lines <= 800,
             "{} has {lines} lines (at most 800)",
             file.display()
         );

@@ -44,6 +44,15 @@ fn the_input_the_answer_depends_on_ranks_first() {
     let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
     assert!(report.contains("## Which assumption matters most"));
     assert!(report.contains("| `database.cores` | 2 .. 8 |"));
+    // The tornado chart names the inputs, most influential first, and marks the plan.
+    let svg = std::fs::read_to_string(dir.path().join("charts/sensitivity-tornado.svg")).unwrap();
+    let (cores, lifetime) = (
+        svg.find("database.cores").expect("cores row"),
+        svg.find("pool.max_lifetime").expect("lifetime row"),
+    );
+    assert!(cores < lifetime, "the cores row is drawn first (on top)");
+    assert!(svg.contains("planned 1.25x") && svg.contains("as written 1.5x"));
+    assert!(report.contains("charts/sensitivity-tornado.svg"));
 }
 
 #[test]

@@ -30,7 +30,7 @@ fn outputs_are_identical_with_one_or_two_threads() {
         "capacity-p99",
         "capacity-errors",
         "slo-heatmap",
-        "utilization",
+        "carried-growth",
     ] {
         for ext in ["png", "svg"] {
             let path = one.join("charts").join(format!("{chart}.{ext}"));
@@ -40,6 +40,11 @@ fn outputs_are_identical_with_one_or_two_threads() {
                     .unwrap_or(false),
                 "{} missing or empty",
                 path.display()
+            );
+            let other = two.join("charts").join(format!("{chart}.{ext}"));
+            assert!(
+                std::fs::read(&path).unwrap() == std::fs::read(&other).unwrap(),
+                "{chart}.{ext} differs between --threads 1 and --threads 2"
             );
         }
     }

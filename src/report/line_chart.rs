@@ -10,9 +10,18 @@ use std::path::Path;
 use anyhow::Result;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 pub use super::plotting::ImageFormat;
-use super::plotting::{draw_title, register_bundled_font, text_style, write_image, Chart};
+use super::plotting::{draw_title, render_image, text_style, write_rendered, Chart};
+use super::theme::Theme;
+
+const IMAGE_WIDTH_PX: u32 = 1000;
+/// The plot's height; the legend adds a row per line below it.
+const PLOT_HEIGHT_PX: u32 = 600;
+const LEGEND_ROW_PX: u32 = 30;
+/// Fonts that stay legible when the chart is pasted at document width.
+const THEME: Theme = Theme::for_width(IMAGE_WIDTH_PX);
 
 /// One line: its legend label, points (x, y), and whether it is drawn as steps of data.
 #[derive(Debug, Clone)]
@@ -84,14 +93,19 @@ impl LineChart {
         )
     }
 
+    /// The plot with the legend below it, where it cannot hide a line.
+    fn size_px(&self) -> (u32, u32) {
+        let legend_px = LEGEND_ROW_PX * self.lines.len() as u32 + 20;
+        (IMAGE_WIDTH_PX, PLOT_HEIGHT_PX + legend_px)
+    }
+
     /// Writes `<stem>.png` and `<stem>.svg` in `dir`; returns the file names.
     pub fn write(&self, dir: &Path, stem: &str) -> Result<Vec<String>> {
-        register_bundled_font()?;
-        std::fs::create_dir_all(dir)?;
-        [ImageFormat::Png, ImageFormat::Svg]
+        let rendered = [ImageFormat::Png, ImageFormat::Svg]
             .into_iter()
-            .map(|format| write_image(self, dir, stem, format, (1000, 600)))
-            .collect()
+            .map(|format| render_image(self, stem, format, self.size_px()))
+            .collect::<Result<Vec<_>>>()?;
+        write_rendered(dir, &rendered)
     }
 }
 
@@ -101,15 +115,22 @@ impl Chart for LineChart {
         DB::ErrorType: 'static,
     {
         root.fill(&WHITE)?;
-        draw_title(root, (&self.title, 22), (&self.subtitle, 15), 40)?;
+        draw_title(
+            root,
+            (&self.title, THEME.title_px),
+            (&self.subtitle, THEME.subtitle_px),
+            52,
+            THEME.min_font_px,
+        )?;
         let ((x_low, x_high), (y_low, y_high)) = self.ranges();
-        let mut chart = ChartBuilder::on(root)
-            .margin_top(70)
+        let (plot_area, legend_area) = root.split_vertically(PLOT_HEIGHT_PX);
+        let mut chart = ChartBuilder::on(&plot_area)
+            .margin_top(96)
             .margin_left(20)
             .margin_right(30)
             .margin_bottom(20)
-            .x_label_area_size(45)
-            .y_label_area_size(70)
+            .x_label_area_size(70)
+            .y_label_area_size(100)
             .build_cartesian_2d(x_low..x_high, y_low..y_high)?;
         let log_x = self.log_x;
         let format_x = move |x: &f64| {
@@ -127,40 +148,36 @@ impl Chart for LineChart {
             .x_labels(x_ticks)
             .x_desc(self.x_label.as_str())
             .y_desc(self.y_label.as_str())
-            .axis_desc_style(text_style(15, &BLACK))
-            .label_style(text_style(13, &BLACK))
+            .axis_desc_style(text_style(THEME.axis_desc_px, &BLACK))
+            .label_style(text_style(THEME.tick_px, &BLACK))
             .x_label_formatter(&format_x)
             .y_label_formatter(&format_y)
             .light_line_style(WHITE)
             .draw()?;
         let mut colours = PALETTE.iter().cycle();
-        for line in &self.lines {
+        let label_style =
+            text_style(THEME.legend_px, &BLACK).pos(Pos::new(HPos::Left, VPos::Center));
+        for (row, line) in self.lines.iter().enumerate() {
             let (colour, width) = if line.is_data {
                 (BLACK, 3)
             } else {
                 (*colours.next().expect("cycle never ends"), 2)
             };
-            chart
-                .draw_series(LineSeries::new(
-                    self.plotted(line),
-                    colour.stroke_width(width),
-                ))?
-                .label(line.label.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(width))
-                });
+            chart.draw_series(LineSeries::new(
+                self.plotted(line),
+                colour.stroke_width(width),
+            ))?;
+            let y = (LEGEND_ROW_PX * row as u32 + LEGEND_ROW_PX / 2) as i32;
+            legend_area.draw(&PathElement::new(
+                vec![(120, y), (160, y)],
+                colour.stroke_width(width + 1),
+            ))?;
+            legend_area.draw(&Text::new(
+                line.label.clone(),
+                (172, y),
+                label_style.clone(),
+            ))?;
         }
-        chart
-            .configure_series_labels()
-            .label_font(text_style(13, &BLACK))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(if self.log_x {
-                SeriesLabelPosition::LowerRight
-            } else {
-                SeriesLabelPosition::UpperLeft
-            })
-            .draw()?;
         Ok(())
     }
 }

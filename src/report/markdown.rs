@@ -8,6 +8,7 @@ use std::fmt::Write;
 
 use crate::config::duration::format_duration;
 use crate::config::experiment::Experiment;
+use crate::config::model::SystemSpec;
 use crate::config::timeline::EventAction;
 use crate::recommend::{describe_capacity, AlertThresholds, Recommendations, Scenario};
 use crate::sweep::PointResult;
@@ -352,80 +353,7 @@ fn timeline_section(
     let clock_start = experiment.baseline.simulation.clock_start.as_deref();
     let clock = |s: f64| crate::report::timeline::clock(clock_start, s);
     let interval_s = experiment.baseline.simulation.sample_interval.as_secs_f64();
-    let _ = writeln!(out, "## Scenarios side by side\n");
-    let _ = writeln!(
-        out,
-        "Mean of {} replications per scenario. Failed = failed / finished requests in the phase; the failure kind that dominated is in brackets.\n",
-        experiment.replications
-    );
-    let _ = write!(out, "| scenario |");
-    for phase in &experiment.phases {
-        let _ = write!(
-            out,
-            " {} ({}–{}) |",
-            phase.name,
-            clock(phase.from_s),
-            clock(phase.to_s)
-        );
-    }
-    let _ = writeln!(
-        out,
-        " first page | errors > 1% from | peak instances | peak DB connections |"
-    );
-    let _ = write!(out, "|---|");
-    for _ in &experiment.phases {
-        let _ = write!(out, "---:|");
-    }
-    let _ = writeln!(out, "---|---|---:|---:|");
-    let baseline_page = timelines
-        .first()
-        .and_then(|t| points[t.point].alerts.first().map(|a| a.fired_s));
-    for t in timelines {
-        let p = &points[t.point];
-        let _ = write!(out, "| {} |", t.label);
-        for phase in &p.phases {
-            let kind = phase
-                .dominant_failure
-                .as_deref()
-                .map(|k| format!(" ({k})"))
-                .unwrap_or_default();
-            let _ = write!(out, " {}{kind} |", percent(phase.failed_fraction));
-        }
-        let page = match p.alerts.first() {
-            Some(a) => {
-                let versus = match baseline_page {
-                    Some(b) if (b - a.fired_s).abs() >= 1.0 && t.point != timelines[0].point => {
-                        let minutes = (b - a.fired_s) / 60.0;
-                        if minutes > 0.0 {
-                            format!(", {minutes:.1} min earlier than {}", timelines[0].label)
-                        } else {
-                            format!(", {:.1} min later than {}", -minutes, timelines[0].label)
-                        }
-                    }
-                    _ => String::new(),
-                };
-                format!("{} \"{}\"{versus}", clock(a.fired_s), a.name)
-            }
-            None => "no alert fired".into(),
-        };
-        let errors = crate::stats::series::first_error_rate_above(
-            &p.series,
-            interval_s,
-            crate::report::timeline::ERROR_RATE_INCIDENT,
-        )
-        .map(clock)
-        .unwrap_or_else(|| "never".into());
-        let peak = |f: fn(&crate::stats::series::IntervalSample) -> f64| {
-            p.series.iter().map(f).fold(0.0, f64::max)
-        };
-        let _ = writeln!(
-            out,
-            " {page} | {errors} | {:.0} | {:.0} |",
-            peak(|s| s.instances),
-            peak(|s| s.db_connections)
-        );
-    }
-    let _ = writeln!(out);
+    phase_table(out, experiment, points, timelines);
 
     for t in timelines {
         let p = &points[t.point];
@@ -435,40 +363,7 @@ fn timeline_section(
         if !description.is_empty() {
             let _ = writeln!(out, "{description}\n");
         }
-        if let Some(auto) = &spec.timeline.autoscale {
-            let db = &spec.database;
-            // The largest pool any instance gets during the run (rollouts and hot changes included).
-            let pool_size = spec
-                .timeline
-                .events
-                .iter()
-                .filter_map(|e| match &e.action {
-                    EventAction::Set { after } | EventAction::RollingRestart { after, .. } => {
-                        Some(after.pool.max_size)
-                    }
-                    _ => None,
-                })
-                .fold(spec.pool.max_size, u32::max);
-            let needed =
-                auto.max_instances * pool_size + db.other_connections + db.reserved_connections;
-            if needed > db.max_connections {
-                let cap = (db.max_connections - db.other_connections - db.reserved_connections)
-                    / pool_size.max(1);
-                let _ = writeln!(
-                    out,
-                    "> **Warning: autoscaling can exhaust the database.** Every new instance brings its own pool: at max_instances = {} the fleet needs {} x {} + {} other + {} reserved = {needed} connections, more than max_connections = {}. Past {cap} instances new pools are refused (SQLSTATE 53300). Cap max_instances at {cap}, lower pool.max_size, or put PgBouncer in front.{}\n",
-                    auto.max_instances,
-                    auto.max_instances,
-                    pool_size,
-                    db.other_connections,
-                    db.reserved_connections,
-                    db.max_connections,
-                    if p.db_connect_refusals > 0.0 { format!(" In this simulation the database refused {:.0} connects per run.", p.db_connect_refusals) } else { " It did not happen in this simulation, but a larger surge would get there.".into() }
-                );
-            } else {
-                let _ = writeln!(out, "Autoscaling on {} (target {}), {}..{} instances: at most {needed} database connections, within max_connections {}.\n", auto.metric.name(), auto.target, auto.min_instances, auto.max_instances, db.max_connections);
-            }
-        }
+        autoscale_note(out, spec, p);
         if !p.alerts.is_empty() || !spec.timeline.alerts.is_empty() {
             let errors = crate::stats::series::first_error_rate_above(
                 &p.series,
@@ -626,4 +521,158 @@ fn method(out: &mut String, experiment: &Experiment, points: &[PointResult]) {
     );
     let _ = writeln!(out, "- Every point uses the same random streams per replication (common random numbers), so differences between pool sizes are not noise in the arrivals.");
     let _ = writeln!(out, "- Reproduce with `poolsim sweep {}`. Raw data: [points.csv](points.csv), [runs.csv](runs.csv), [recommendations.json](recommendations.json).", experiment.path.display());
+}
+
+/// With autoscaling: whether the largest fleet's pools still fit in max_connections, and a
+/// warning with the cap when they do not.
+fn autoscale_note(out: &mut String, spec: &SystemSpec, p: &PointResult) {
+    let Some(auto) = &spec.timeline.autoscale else {
+        return;
+    };
+    let db = &spec.database;
+    // The largest pool any instance gets during the run (rollouts and hot changes included).
+    let pool_size = spec
+        .timeline
+        .events
+        .iter()
+        .filter_map(|e| match &e.action {
+            EventAction::Set { after } | EventAction::RollingRestart { after, .. } => {
+                Some(after.pool.max_size)
+            }
+            _ => None,
+        })
+        .fold(spec.pool.max_size, u32::max);
+    let needed = auto.max_instances * pool_size + db.other_connections + db.reserved_connections;
+    if needed > db.max_connections {
+        let cap = (db.max_connections - db.other_connections - db.reserved_connections)
+            / pool_size.max(1);
+        let _ = writeln!(
+            out,
+            "> **Warning: autoscaling can exhaust the database.** Every new instance brings its own pool: at max_instances = {} the fleet needs {} x {} + {} other + {} reserved = {needed} connections, more than max_connections = {}. Past {cap} instances new pools are refused (SQLSTATE 53300). Cap max_instances at {cap}, lower pool.max_size, or put PgBouncer in front.{}\n",
+            auto.max_instances,
+            auto.max_instances,
+            pool_size,
+            db.other_connections,
+            db.reserved_connections,
+            db.max_connections,
+            if p.db_connect_refusals > 0.0 { format!(" In this simulation the database refused {:.0} connects per run.", p.db_connect_refusals) } else { " It did not happen in this simulation, but a larger surge would get there.".into() }
+        );
+    } else {
+        let _ = writeln!(out, "Autoscaling on {} (target {}), {}..{} instances: at most {needed} database connections, within max_connections {}.\n", auto.metric.name(), auto.target, auto.min_instances, auto.max_instances, db.max_connections);
+    }
+}
+
+/// One row per scenario, one column per postmortem phase: the failed share (with the
+/// dominant failure kind) next to the worst interval p99 against the SLO, then the first
+/// page, when errors passed 1% and the peaks. A scenario without samples still gets every
+/// column.
+fn phase_table(
+    out: &mut String,
+    experiment: &Experiment,
+    points: &[PointResult],
+    timelines: &[TimelineFiles],
+) {
+    let clock_start = experiment.baseline.simulation.clock_start.as_deref();
+    let clock = |s: f64| crate::report::timeline::clock(clock_start, s);
+    let interval_s = experiment.baseline.simulation.sample_interval.as_secs_f64();
+    let slo_ms = experiment.slo.latency_p99_ms;
+    let _ = writeln!(out, "## Scenarios side by side\n");
+    let _ = writeln!(
+        out,
+        "Mean of {} replications per scenario. Each phase shows failed / finished requests (the failure kind that dominated in brackets) and the worst {}-second p99 of the phase against the SLO of {} ms (✓ within, ✗ above).\n",
+        experiment.replications,
+        interval_s,
+        slo_ms
+    );
+    let _ = write!(out, "| scenario |");
+    for phase in &experiment.phases {
+        let _ = write!(
+            out,
+            " {} ({}–{}) |",
+            phase.name,
+            clock(phase.from_s),
+            clock(phase.to_s)
+        );
+    }
+    let _ = writeln!(
+        out,
+        " first page | errors > 1% from | peak instances | peak DB connections |"
+    );
+    let _ = write!(out, "|---|");
+    for _ in &experiment.phases {
+        let _ = write!(out, "---:|");
+    }
+    let _ = writeln!(out, "---|---|---:|---:|");
+    let baseline_page = timelines
+        .first()
+        .and_then(|t| points[t.point].alerts.first().map(|a| a.fired_s));
+    for t in timelines {
+        let p = &points[t.point];
+        let _ = write!(out, "| {} |", t.label);
+        for index in 0..experiment.phases.len() {
+            let _ = write!(out, " {} |", phase_cell(p.phases.get(index), slo_ms));
+        }
+        let page = match p.alerts.first() {
+            Some(a) => {
+                let versus = match baseline_page {
+                    Some(b) if (b - a.fired_s).abs() >= 1.0 && t.point != timelines[0].point => {
+                        let minutes = (b - a.fired_s) / 60.0;
+                        if minutes > 0.0 {
+                            format!(", {minutes:.1} min earlier than {}", timelines[0].label)
+                        } else {
+                            format!(", {:.1} min later than {}", -minutes, timelines[0].label)
+                        }
+                    }
+                    _ => String::new(),
+                };
+                format!("{} \"{}\"{versus}", clock(a.fired_s), a.name)
+            }
+            None => "no alert fired".into(),
+        };
+        let errors = crate::stats::series::first_error_rate_above(
+            &p.series,
+            interval_s,
+            crate::report::timeline::ERROR_RATE_INCIDENT,
+        )
+        .map(clock)
+        .unwrap_or_else(|| "never".into());
+        let peak = |f: fn(&crate::stats::series::IntervalSample) -> f64| {
+            if p.series.is_empty() {
+                "–".to_string()
+            } else {
+                format!("{:.0}", p.series.iter().map(f).fold(0.0, f64::max))
+            }
+        };
+        let _ = writeln!(
+            out,
+            " {page} | {errors} | {} | {} |",
+            peak(|s| s.instances),
+            peak(|s| s.db_connections)
+        );
+    }
+    let _ = writeln!(out);
+}
+
+/// "0.12% (acquire_timeout) · p99 1,234 ms ✗", or "no samples" when the scenario recorded
+/// no series.
+fn phase_cell(phase: Option<&crate::stats::series::PhaseStats>, slo_ms: f64) -> String {
+    let Some(phase) = phase else {
+        return "no samples".into();
+    };
+    let kind = phase
+        .dominant_failure
+        .as_deref()
+        .map(|k| format!(" ({k})"))
+        .unwrap_or_default();
+    let p99 = if phase.worst_p99_ms.is_finite() {
+        let verdict = if phase.worst_p99_ms <= slo_ms {
+            "✓"
+        } else {
+            "✗"
+        };
+        format!("p99 {} {verdict}", ms(phase.worst_p99_ms))
+    } else {
+        "p99 –".into()
+    };
+    format!("{}{kind} · {p99}", percent(phase.failed_fraction))
 }

@@ -13,8 +13,10 @@ pub mod output;
 pub mod plotting;
 pub mod sensitivity;
 pub mod table;
+mod theme;
 pub mod timeline;
 pub mod timeline_chart;
+pub mod tornado;
 
 use std::path::Path;
 

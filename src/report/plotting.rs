@@ -1,20 +1,18 @@
 //! Plotting groundwork shared by the capacity charts (`charts`) and the incident timeline
 //! chart (`timeline_chart`). The two were written separately and had grown identical copies
 //! of the same machinery: registering the bundled DejaVu Sans font (CI machines have no
-//! system fonts), rendering a chart to PNG or SVG under a temporary name and renaming it into
-//! place so a reader never sees half a file, text styles that shrink to fit, number labels,
-//! 1-2-5 axis ticks with optional log scale, an axis with ticks chosen by us rather than by
-//! plotters, and boxed labels. Keeping one copy here means a fix (a font, a tick rule, a
-//! temp-file race) lands in every chart at once; what each chart draws, and how it looks,
-//! stays in its own module.
+//! system fonts), rendering a chart to PNG or SVG bytes in memory (the caller decides when
+//! files are written), text styles that shrink to fit, number labels, 1-2-5 axis ticks with
+//! optional log or symlog scale, an axis with ticks chosen by us rather than by plotters, and
+//! boxed labels. Keeping one copy here means a fix (a font, a tick rule) lands in every chart
+//! at once; what each chart draws stays in its own module, and how it looks in `theme`.
 
-use std::fs;
-use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Once;
 
 use anyhow::{bail, Context, Result};
+use image::ImageEncoder;
 use plotters::chart::MeshStyle;
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
 use plotters::coord::types::RangedCoordf64;
@@ -22,6 +20,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::register_font;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::output::OutputFile;
 
 /// Output formats for the chart writers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,68 +73,50 @@ pub(super) trait Chart {
         DB::ErrorType: 'static;
 }
 
-/// Distinguishes temp files of concurrent writers within one process (the pid separates
-/// processes).
-static TEMP_FILE_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// Renders `chart` to a hidden temporary file in `dir`, then renames it to
-/// `<file_stem>.<format>`; returns that file name.
-pub(super) fn write_image(
+/// Renders `chart` as `<file_stem>.<format>` into memory.
+pub(super) fn render_image(
     chart: &impl Chart,
-    dir: &Path,
     file_stem: &str,
     format: ImageFormat,
     size_px: (u32, u32),
-) -> Result<String> {
-    let unique = format!(
-        "{}-{}",
-        std::process::id(),
-        TEMP_FILE_COUNTER.fetch_add(1, Ordering::Relaxed)
-    );
-    let (temp_path, rendered) = match format {
+) -> Result<OutputFile> {
+    register_bundled_font()?;
+    let bytes = match format {
         ImageFormat::Png => {
-            // BitMapBackend picks the encoder from the extension, so the temp name ends in .png.
-            let temp_path = dir.join(format!(".tmp-{unique}-{file_stem}.png"));
-            let rendered = (|| -> Result<()> {
-                let root = BitMapBackend::new(&temp_path, size_px).into_drawing_area();
+            let (width, height) = size_px;
+            let mut rgb = vec![0u8; width as usize * height as usize * 3];
+            {
+                let root = BitMapBackend::with_buffer(&mut rgb, size_px).into_drawing_area();
                 chart.draw(&root)?;
                 root.present()?;
-                Ok(())
-            })();
-            (temp_path, rendered)
+            }
+            let mut png = Vec::new();
+            image::codecs::png::PngEncoder::new(&mut png)
+                .write_image(&rgb, width, height, image::ColorType::Rgb8)
+                .context("encoding PNG")?;
+            png
         }
         ImageFormat::Svg => {
-            let temp_path = dir.join(format!(".{file_stem}.svg.{unique}.tmp"));
-            let rendered = (|| -> Result<()> {
-                let mut svg = String::new();
-                {
-                    let root = SVGBackend::with_string(&mut svg, size_px).into_drawing_area();
-                    chart.draw(&root)?;
-                    root.present()?;
-                }
-                let mut file = fs::File::create(&temp_path)?;
-                file.write_all(svg.as_bytes())?;
-                file.sync_all()?;
-                Ok(())
-            })();
-            (temp_path, rendered)
+            let mut svg = String::new();
+            {
+                let root = SVGBackend::with_string(&mut svg, size_px).into_drawing_area();
+                chart.draw(&root)?;
+                root.present()?;
+            }
+            svg.into_bytes()
         }
     };
-    let file_name = format.file_name(file_stem);
-    commit_temp_file(rendered, &temp_path, &dir.join(&file_name))?;
-    Ok(file_name)
+    Ok(OutputFile::new(format.file_name(file_stem), bytes))
 }
 
-fn commit_temp_file(rendered: Result<()>, temp_path: &Path, final_path: &Path) -> Result<()> {
-    let committed = rendered.and_then(|()| {
-        fs::rename(temp_path, final_path)
-            .with_context(|| format!("renaming into {}", final_path.display()))
-    });
-    if committed.is_err() {
-        // Best effort: a leftover temp file is harmless but untidy.
-        let _ = fs::remove_file(temp_path);
+/// Writes rendered charts into `dir` (each atomically); returns their paths relative to `dir`.
+/// For `run --timeseries`, which writes one chart beside its CSV rather than a sweep's set.
+pub fn write_rendered(dir: &Path, files: &[OutputFile]) -> Result<Vec<String>> {
+    for file in files {
+        super::output::write_atomically(&dir.join(&file.path), &file.bytes)
+            .with_context(|| format!("writing chart {}", dir.join(&file.path).display()))?;
     }
-    committed
+    Ok(files.iter().map(|f| f.path.clone()).collect())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -145,6 +127,11 @@ fn commit_temp_file(rendered: Result<()>, temp_path: &Path, final_path: &Path) -
 pub(super) enum YScale {
     Linear,
     Log10,
+    /// Linear within `linear_width` of zero, logarithmic beyond: zero, small and large
+    /// values (0, 0.1% and 10% error rates) all stay distinguishable.
+    SymLog {
+        linear_width: f64,
+    },
 }
 
 impl YScale {
@@ -152,6 +139,9 @@ impl YScale {
         match self {
             YScale::Linear => value,
             YScale::Log10 => value.log10(),
+            YScale::SymLog { linear_width } => {
+                value.signum() * (1.0 + value.abs() / linear_width).log10()
+            }
         }
     }
 
@@ -159,11 +149,14 @@ impl YScale {
         match self {
             YScale::Linear => value,
             YScale::Log10 => 10f64.powf(value),
+            YScale::SymLog { linear_width } => {
+                value.signum() * (10f64.powf(value.abs()) - 1.0) * linear_width
+            }
         }
     }
 
     pub(super) fn is_plottable(self, value: f64) -> bool {
-        value.is_finite() && (self == YScale::Linear || value > 0.0)
+        value.is_finite() && (self != YScale::Log10 || value > 0.0)
     }
 }
 
@@ -175,6 +168,28 @@ pub(super) struct Axis {
     pub(super) max: f64,
     pub(super) ticks: Vec<f64>,
     pub(super) minor_ticks: Vec<f64>,
+}
+
+/// 0, then decades from `linear_width` up past `max_value`; 2x and 5x as minor grid lines.
+pub(super) fn symlog_axis(max_value: f64, linear_width: f64) -> Axis {
+    let mut ticks = vec![0.0];
+    let mut minor_ticks = Vec::new();
+    let mut decade = linear_width;
+    loop {
+        ticks.push(decade);
+        if decade >= max_value * 0.999 || decade >= 100.0 {
+            break;
+        }
+        minor_ticks.extend([2.0 * decade, 5.0 * decade]);
+        decade *= 10.0;
+    }
+    let max = *ticks.last().unwrap_or(&1.0);
+    Axis {
+        min: -linear_width * 0.15,
+        max,
+        ticks,
+        minor_ticks,
+    }
 }
 
 /// Zero is a common value (no errors, no waiters, an idle database); starting the axis a
@@ -392,23 +407,23 @@ pub(super) fn text_style(size_px: u32, colour: &RGBColor) -> TextStyle<'static> 
     }
 }
 
-/// Long titles must not run off the canvas: shrink the font until the text fits.
+/// Long titles must not run off the canvas: shrink the font until the text fits, but not
+/// below `smallest_px` (the theme's legible minimum).
 pub(super) fn fitted_text_style<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     text: &str,
-    preferred_px: u32,
+    (preferred_px, smallest_px): (u32, u32),
     max_width_px: u32,
     colour: &RGBColor,
 ) -> Result<TextStyle<'static>>
 where
     DB::ErrorType: 'static,
 {
-    const SMALLEST_FONT_PX: u32 = 11;
     let mut size_px = preferred_px;
     loop {
         let style = text_style(size_px, colour);
         let (width_px, _) = area.estimate_text_size(text, &style)?;
-        if width_px <= max_width_px || size_px <= SMALLEST_FONT_PX {
+        if width_px <= max_width_px || size_px <= smallest_px {
             return Ok(style);
         }
         size_px -= 1;
@@ -416,12 +431,13 @@ where
 }
 
 /// Draws a black title 12 px from the top and a grey subtitle at `subtitle_top_px`, both
-/// centred and shrunk to fit the width of `root`.
+/// centred and shrunk to fit the width of `root`, never below `min_font_px`.
 pub(super) fn draw_title<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     (title, title_px): (&str, u32),
     (subtitle, subtitle_px): (&str, u32),
     subtitle_top_px: i32,
+    min_font_px: u32,
 ) -> Result<()>
 where
     DB::ErrorType: 'static,
@@ -430,7 +446,13 @@ where
     let max_text_width_px = width_px.saturating_sub(40);
     let centre_x = (width_px / 2) as i32;
     let top_centre = Pos::new(HPos::Center, VPos::Top);
-    let title_style = fitted_text_style(root, title, title_px, max_text_width_px, &BLACK)?;
+    let title_style = fitted_text_style(
+        root,
+        title,
+        (title_px, min_font_px),
+        max_text_width_px,
+        &BLACK,
+    )?;
     root.draw(&Text::new(
         title.to_string(),
         (centre_x, 12),
@@ -439,7 +461,7 @@ where
     let subtitle_style = fitted_text_style(
         root,
         subtitle,
-        subtitle_px,
+        (subtitle_px, min_font_px),
         max_text_width_px,
         &SUBTITLE_COLOUR,
     )?;

@@ -9,9 +9,12 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::output::OutputFile;
 use super::output::{refuse_non_regular, write_atomically};
-use super::timeline_chart::{self, TimelineSeries};
+use super::plotting::write_rendered;
+use super::timeline_chart;
 use crate::config::model::SystemSpec;
+use crate::config::timeline::{EventAction, TimelineEvent};
 use crate::model::RunOutput;
 use crate::stats::series::{first_error_rate_above, AlertFiring, IntervalSample};
 
@@ -146,6 +149,7 @@ pub fn series_csv(clock_start: Option<&str>, series: &[IntervalSample]) -> anyho
         "pool_capacity",
         "pool_utilization",
         "db_connections",
+        "db_busy_fraction",
         "instances",
     ])?;
     for s in series {
@@ -169,65 +173,76 @@ pub fn series_csv(clock_start: Option<&str>, series: &[IntervalSample]) -> anyho
             number(s.pool_capacity),
             number(s.pool_utilization()),
             number(s.db_connections),
+            number(s.db_busy_fraction),
             number(s.instances),
         ])?;
     }
     Ok(writer.into_inner()?)
 }
 
-/// Writes the timeline chart of `series` as `<stem>.png` and `.svg` into `dir`.
-pub fn write_chart(
+/// The events of `spec` as the chart should label them. A model's event labels are written
+/// for the model as it is; a variant that changes the same setting beforehand (e.g.
+/// `pool.max_size = 12` from the start) still runs the event, but a label such as
+/// "pool.max_size 5 -> 12" would then describe a change that never happened. Such events
+/// are relabelled with what they do in this scenario.
+pub fn events_as_run(spec: &SystemSpec) -> Vec<TimelineEvent> {
+    let mut events: Vec<&TimelineEvent> = spec.timeline.events.iter().collect();
+    events.sort_by_key(|e| e.at);
+    let mut pool_size = spec.pool.max_size;
+    let mut relabelled = Vec::new();
+    for event in events {
+        let mut event = event.clone();
+        let (kind, after) = match &event.action {
+            EventAction::Set { after } => ("set", after),
+            EventAction::RollingRestart { after, .. } => ("rolling restart", after),
+            _ => {
+                relabelled.push(event);
+                continue;
+            }
+        };
+        let new_size = after.pool.max_size;
+        // Only labels that claim the pool-size change ("... -> 12") are replaced.
+        if new_size == pool_size && event.label.contains(&format!("-> {new_size}")) {
+            event.label = format!("{kind} (pool.max_size stays {new_size})");
+        }
+        pool_size = new_size;
+        relabelled.push(event);
+    }
+    relabelled
+}
+
+/// The SLO drawn on a timeline chart: p99 in ms and error rate as a fraction.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ChartSlo {
+    pub latency_p99_ms: Option<f64>,
+    pub error_rate: Option<f64>,
+}
+
+/// Renders the timeline chart of `series` as `<stem>.png` / `.svg` (paths relative to the
+/// chart directory).
+pub fn render_chart(
     spec: &SystemSpec,
     title: &str,
-    series: &[IntervalSample],
-    alerts: &[AlertFiring],
-    dir: &Path,
+    (series, alerts): (&[IntervalSample], &[AlertFiring]),
+    slo: ChartSlo,
     stem: &str,
     formats: &[timeline_chart::ImageFormat],
-) -> anyhow::Result<Vec<String>> {
-    let interval_s = spec.simulation.sample_interval.as_secs_f64();
-    let data = TimelineSeries {
-        interval_start_s: series.iter().map(|s| s.start_s).collect(),
-        interval_s,
-        connections_in_use: series.iter().map(|s| s.connections_in_use).collect(),
-        pending: series.iter().map(|s| s.pending).collect(),
-        pool_capacity: series.iter().map(|s| s.pool_capacity).collect(),
-        db_connections: series.iter().map(|s| s.db_connections).collect(),
-        error_rate: series.iter().map(|s| s.error_rate()).collect(),
-        latency_p99_ms: series.iter().map(|s| s.latency_p99_ms).collect(),
-        instances: series.iter().map(|s| s.instances).collect(),
-    };
-    let instances = spec.fleet.instances;
-    let events: Vec<timeline_chart::TimelineEvent> = spec
-        .timeline
-        .events
-        .iter()
-        .map(|e| timeline_chart::TimelineEvent {
-            label: e.label.clone(),
-            start_s: e.at.as_secs_f64(),
-            end_s: e.end(instances).as_secs_f64(),
-        })
-        .collect();
-    let firings: Vec<timeline_chart::AlertFiring> = alerts
-        .iter()
-        .map(|a| timeline_chart::AlertFiring {
-            name: a.name.clone(),
-            fired_s: a.fired_s,
-            cleared_s: a.cleared_s,
-        })
-        .collect();
+) -> anyhow::Result<Vec<OutputFile>> {
+    let events = events_as_run(spec);
     let chart = timeline_chart::TimelineSpec {
         title,
         clock_start_minutes: clock_minutes(spec.simulation.clock_start.as_deref()),
-        db_max_connections: spec.database.max_connections as f64,
-        slo_error_rate: None,
-        slo_latency_p99_ms: None,
-        series: &data,
+        interval_s: spec.simulation.sample_interval.as_secs_f64(),
+        series,
         events: &events,
-        alerts: &firings,
+        instances: spec.fleet.instances,
+        alerts,
+        alert_rules: &spec.timeline.alerts,
+        database: Some(&spec.database),
+        slo_error_rate: slo.error_rate,
+        slo_latency_p99_ms: slo.latency_p99_ms,
     };
-    std::fs::create_dir_all(dir)?;
-    timeline_chart::write_timeline_chart(&chart, dir, stem, formats)
+    timeline_chart::render_timeline_chart(&chart, stem, formats)
 }
 
 /// `run --timeseries FILE.csv`: the CSV, and `<FILE stem>-timeline.png/svg` beside it.
@@ -256,17 +271,17 @@ pub fn write_run_timeline(
     ] {
         refuse_non_regular(&target)?;
     }
-    write_chart(
+    let charts = render_chart(
         spec,
         &spec.name,
-        &output.series,
-        &output.alerts,
-        dir,
+        (&output.series, &output.alerts),
+        ChartSlo::default(),
         &stem,
         &[
             timeline_chart::ImageFormat::Png,
             timeline_chart::ImageFormat::Svg,
         ],
     )?;
+    write_rendered(dir, &charts)?;
     write_atomically(path, &csv)
 }

@@ -32,6 +32,8 @@ pub struct IntervalSample {
     pub pending: f64,
     pub pool_capacity: f64,
     pub db_connections: f64,
+    /// Share of the database's cores busy with statements (0..=1), at the sample instant.
+    pub db_busy_fraction: f64,
     pub instances: f64,
 }
 
@@ -101,6 +103,7 @@ pub fn mean_series(runs: &[&[IntervalSample]]) -> Vec<IntervalSample> {
                 pending: mean(|s| s.pending),
                 pool_capacity: mean(|s| s.pool_capacity),
                 db_connections: mean(|s| s.db_connections),
+                db_busy_fraction: mean(|s| s.db_busy_fraction),
                 instances: mean(|s| s.instances),
             }
         })

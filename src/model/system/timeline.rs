@@ -237,6 +237,7 @@ impl World {
         sample.connections_in_use = self.interval_in_use_area / interval.0 as f64;
         self.interval_in_use_area = 0.0;
         sample.db_connections = (self.db.slots_used + self.db.spec().other_connections) as f64;
+        sample.db_busy_fraction = self.db.busy_cores() as f64 / self.db.spec().cores.max(1) as f64;
         self.autoscale(&sample);
         if let Some(series) = &mut self.series {
             series.push(sample);

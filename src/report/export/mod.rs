@@ -12,6 +12,7 @@ mod markdown_report;
 mod points_csv;
 mod recommendations_json;
 mod runs_csv;
+mod sensitivity_chart;
 mod timelines;
 
 use anyhow::{Context, Result};
@@ -47,6 +48,7 @@ pub fn default_exporters() -> Vec<Box<dyn Exporter>> {
         Box::new(recommendations_json::RecommendationsJson),
         Box::new(capacity_charts::CapacityCharts),
         Box::new(timelines::Timelines),
+        Box::new(sensitivity_chart::SensitivityChart),
         Box::new(alert_rules::AlertRules),
         Box::new(markdown_report::MarkdownReport),
     ]
@@ -62,4 +64,12 @@ pub fn render_all(input: &ReportInput, exporters: &[Box<dyn Exporter>]) -> Resul
         files.extend(rendered);
     }
     Ok(files)
+}
+
+/// Charts render with paths relative to the chart directory; the set keeps them under `charts/`.
+fn in_chart_dir(charts: Vec<OutputFile>) -> Vec<OutputFile> {
+    charts
+        .into_iter()
+        .map(|chart| OutputFile::new(format!("charts/{}", chart.path), chart.bytes))
+        .collect()
 }

@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 
-use super::{Exporter, ReportInput};
+use super::{in_chart_dir, Exporter, ReportInput};
 use crate::config::experiment::Experiment;
 use crate::report::output::OutputFile;
 use crate::report::plotting::ImageFormat;
@@ -105,7 +105,10 @@ impl Exporter for Timelines {
     fn render(&self, input: &ReportInput, _earlier: &[OutputFile]) -> Result<Vec<OutputFile>> {
         let experiment = input.experiment;
         let formats = image_formats(experiment);
-        let scratch = tempfile::tempdir()?;
+        let slo = timeline::ChartSlo {
+            latency_p99_ms: Some(experiment.slo.latency_p99_ms),
+            error_rate: Some(experiment.slo.error_rate),
+        };
         let mut files = Vec::new();
         for planned in timeline_plan(experiment, &input.sweep.points) {
             let point = &input.sweep.points[planned.point];
@@ -115,20 +118,15 @@ impl Exporter for Timelines {
                 timeline::series_csv(spec.simulation.clock_start.as_deref(), &point.series)?,
             ));
             let title = format!("{}: {}", spec.name, planned.label);
-            // Rendered through a private directory until the charts render to bytes themselves.
-            let names = timeline::write_chart(
+            let charts = timeline::render_chart(
                 spec,
                 &title,
-                &point.series,
-                &point.alerts,
-                scratch.path(),
+                (&point.series, &point.alerts),
+                slo,
                 &planned.chart_stem(),
                 &formats,
             )?;
-            for name in names {
-                let bytes = std::fs::read(scratch.path().join(&name))?;
-                files.push(OutputFile::new(format!("charts/{name}"), bytes));
-            }
+            files.extend(in_chart_dir(charts));
         }
         Ok(files)
     }
