@@ -269,3 +269,58 @@ fn no_source_file_over_800_lines_and_every_module_says_why_it_exists() {
         );
     }
 }
+
+/// The length in lines of each `fn` item in `text` whose body closes at its own
+/// indentation (rustfmt's layout), as (name, lines).
+fn function_lengths(text: &str) -> Vec<(String, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut lengths = Vec::new();
+    for (start, line) in lines.iter().enumerate() {
+        let trimmed = line.trim_start();
+        let indent = &line[..line.len() - trimmed.len()];
+        let signature = [
+            "fn ",
+            "pub fn ",
+            "pub(crate) fn ",
+            "pub(super) fn ",
+            "const fn ",
+        ]
+        .iter()
+        .find_map(|p| trimmed.strip_prefix(p));
+        let Some(rest) = signature else { continue };
+        if line.trim_end().ends_with(';') {
+            continue;
+        }
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let close = format!("{indent}}}");
+        if let Some(end) = lines[start + 1..]
+            .iter()
+            .position(|l| l.trim_end() == close)
+        {
+            lengths.push((name, end + 2));
+        }
+    }
+    lengths
+}
+
+#[test]
+fn no_function_over_100_lines() {
+    let (_, texts) = dependency_graph();
+    for (file, text) in texts {
+        for (name, lines) in function_lengths(&text) {
+            assert!(
+                lines <= 100,
+                "{}: fn {name} has {lines} lines (at most 100)",
+                file.display()
+            );
+        }
+    }
+    // The measure itself: a 3-line function is 3 lines.
+    assert_eq!(
+        function_lengths("fn a() {\n    1\n}\n"),
+        vec![("a".to_string(), 3)]
+    );
+}

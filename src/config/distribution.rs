@@ -226,19 +226,8 @@ const KINDS: [&str; 8] = [
     "mixture",
 ];
 
-/// Checks `spec` and builds its sampler. `base_dir` resolves `empirical` files.
-pub fn build_time_dist(spec: &DistSpec, base_dir: &Path) -> Result<TimeDist, DistError> {
-    let dist = spec.dist.as_str();
-    if !KINDS.contains(&dist) {
-        let suggestion = super::suggest(dist, &KINDS)
-            .map(|s| format!("did you mean \"{s}\"? "))
-            .unwrap_or_default();
-        return Err(dist_error(
-            "dist",
-            format!("unknown distribution \"{dist}\""),
-            format!("{suggestion}use one of {}", KINDS.join(", ")),
-        ));
-    }
+/// Refuses fields that do not apply to the distribution `dist` (e.g. `cv` on a lognormal).
+fn check_fields_apply(spec: &DistSpec, dist: &str) -> Result<(), DistError> {
     let present: [(&str, bool); 12] = [
         ("value", spec.value.is_some()),
         ("mean", spec.mean.is_some()),
@@ -271,6 +260,23 @@ pub fn build_time_dist(spec: &DistSpec, base_dir: &Path) -> Result<TimeDist, Dis
             ));
         }
     }
+    Ok(())
+}
+
+/// Checks `spec` and builds its sampler. `base_dir` resolves `empirical` files.
+pub fn build_time_dist(spec: &DistSpec, base_dir: &Path) -> Result<TimeDist, DistError> {
+    let dist = spec.dist.as_str();
+    if !KINDS.contains(&dist) {
+        let suggestion = super::suggest(dist, &KINDS)
+            .map(|s| format!("did you mean \"{s}\"? "))
+            .unwrap_or_default();
+        return Err(dist_error(
+            "dist",
+            format!("unknown distribution \"{dist}\""),
+            format!("{suggestion}use one of {}", KINDS.join(", ")),
+        ));
+    }
+    check_fields_apply(spec, dist)?;
     let max_ns = match (&spec.max, dist) {
         (_, "uniform") | (None, _) => None,
         (Some(_), _) => Some(positive_duration_ns("max", &spec.max, dist)?),

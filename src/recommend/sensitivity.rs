@@ -158,34 +158,10 @@ pub fn analyse(
             ends.push(Some((input.path.as_str(), value)));
         }
     }
-    let mut searches = Vec::new();
-    for value in ends {
-        // The sizes the database can hold with this end (other_connections may move the limit).
-        let floor_candidates: Vec<&PointResult> = at_planned
-            .iter()
-            .copied()
-            .filter(|p| spec_with(experiment, p, None, value).is_ok_and(|s| fits(experiment, &s)))
-            .collect();
-        let floor_start = floor_candidates
-            .iter()
-            .position(|p| p.pool_size >= size)
-            .unwrap_or(floor_candidates.len().saturating_sub(1));
-        // An end that puts the measured size beyond the database limit carries nothing.
-        let measured_fits = measured.points.first().is_some_and(|p| {
-            spec_with(experiment, p, None, value).is_ok_and(|s| fits(experiment, &s))
-        });
-        let levels = if measured_fits {
-            measured.points.len()
-        } else {
-            0
-        };
-        searches.push(EndSearch {
-            value,
-            carried: Walk::new(levels, start_level, false),
-            floor: Walk::new(floor_candidates.len(), floor_start, true),
-            floor_candidates,
-        });
-    }
+    let mut searches: Vec<EndSearch> = ends
+        .into_iter()
+        .map(|value| end_search(experiment, value, &at_planned, measured, start_level))
+        .collect();
     run_searches(
         experiment,
         &measured.points,
@@ -234,6 +210,37 @@ pub fn analyse(
         floor_as_written: floor(&searches[0]),
         inputs,
     }))
+}
+
+/// The two searches of one end: carried growth from today's level, the floor from the
+/// measured size, over the sizes the database holds with this end.
+fn end_search<'a>(
+    experiment: &Experiment,
+    value: Option<(&'a str, &'a Value)>,
+    at_planned: &[&'a PointResult],
+    measured: &SizeSeries,
+    start_level: usize,
+) -> EndSearch<'a> {
+    let holds =
+        |p: &PointResult| spec_with(experiment, p, None, value).is_ok_and(|s| fits(experiment, &s));
+    // other_connections may move the database limit, so the candidates depend on the end.
+    let floor_candidates: Vec<&PointResult> =
+        at_planned.iter().copied().filter(|p| holds(p)).collect();
+    let floor_start = floor_candidates
+        .iter()
+        .position(|p| p.pool_size >= measured.pool_size)
+        .unwrap_or(floor_candidates.len().saturating_sub(1));
+    // An end that puts the measured size beyond the database limit carries nothing.
+    let levels = match measured.points.first() {
+        Some(p) if holds(p) => measured.points.len(),
+        _ => 0,
+    };
+    EndSearch {
+        value,
+        carried: Walk::new(levels, start_level, false),
+        floor: Walk::new(floor_candidates.len(), floor_start, true),
+        floor_candidates,
+    }
 }
 
 /// Whether the database holds this model's fleet with every pool full during a deploy.
