@@ -22,7 +22,7 @@ pub fn sensitivity_section(out: &mut String, sensitivity: Option<&Sensitivity>) 
     let _ = writeln!(out, "## Which assumption matters most\n");
     let _ = writeln!(
         out,
-        "Each `[uncertainty]` range of the model, evaluated at its two ends one at a time (everything else as written), in the condition that limits pool size {} today ({}). As written, {} carries {} and the smallest size meeting {:.2}x (the planned growth, rounded up to a swept level) is {}. Measure the inputs at the top first: they move the answer most.\n",
+        "Each `[uncertainty]` range of the model, evaluated at its two ends one at a time (everything else as written), in the condition that limits pool size {} today ({}). As written, {} carries {} and the smallest size meeting {:.2}x (the planned growth, rounded up to a swept level) is {}. \"none\" means the size misses the SLO at the lowest swept growth with that end, or the database can no longer hold it (an end of other_connections can move the limit). Measure the inputs at the top first: they move the answer most.\n",
         s.pool_size,
         s.condition,
         s.pool_size,
