@@ -76,6 +76,8 @@ pub struct PointResult {
     pub simulated_slo_pass: bool,
     /// Meets the SLO and is feasible: the only verdict a plan may rely on.
     pub slo_pass: bool,
+    /// Replications whose backlog grew without bound (offered load beyond capacity).
+    pub unstable_runs: u32,
     /// Mean series over replications (models with a timeline only).
     pub series: Vec<IntervalSample>,
     /// Alert rules evaluated on the mean series.
@@ -287,6 +289,7 @@ pub fn aggregate(experiment: &Experiment, runs: &[Run]) -> Vec<PointResult> {
             };
             PointResult {
                 index,
+                unstable_runs: summaries.iter().filter(|s| s.unstable.is_some()).count() as u32,
                 variant: point.variant,
                 series,
                 alerts,

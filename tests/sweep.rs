@@ -89,6 +89,24 @@ fn recommendations_agree_with_points_csv() {
     let dir = tempfile::tempdir().unwrap();
     sweep("small.toml", dir.path(), &[]).success();
     let points = read_points(&dir.path().join("points.csv"));
+    // Unstable points are marked: 4 connections per instance cannot serve today's
+    // load (its backlog grows in every replication); 10 serves it comfortably.
+    let mut reader = csv::Reader::from_path(dir.path().join("points.csv")).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (size, growth, unstable) = (col("pool_size"), col("growth"), col("unstable_runs"));
+    let unstable_at: BTreeMap<(String, String), String> = reader
+        .records()
+        .map(|r| r.unwrap())
+        .map(|r| {
+            (
+                (r[size].to_string(), r[growth].to_string()),
+                r[unstable].to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(unstable_at[&("4".into(), "1".into())], "3");
+    assert_eq!(unstable_at[&("10".into(), "1".into())], "0");
     let rec: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("recommendations.json")).unwrap())
             .unwrap();

@@ -127,6 +127,7 @@ pub fn points_csv(experiment: &Experiment, points: &[PointResult]) -> anyhow::Re
             "feasible",
             "simulated_slo_pass",
             "slo_pass",
+            "unstable_runs",
         ]
         .map(String::from),
     );
@@ -150,6 +151,7 @@ pub fn points_csv(experiment: &Experiment, points: &[PointResult]) -> anyhow::Re
             p.feasible.to_string(),
             p.simulated_slo_pass.to_string(),
             p.slo_pass.to_string(),
+            p.unstable_runs.to_string(),
         ]);
         writer.write_record(&row)?;
     }
