@@ -1,7 +1,7 @@
 //! The database: connection slots, and statements sharing cores with USL contention.
 //!
 //! Statements run under processor sharing: with `n` active, each progresses at
-//! `min(1, cores/n) / (1 + serial (n-1) + crosstalk n (n-1))` (MODEL.md). Since
+//! `min(1, cores/n) / (1 + serial (n-1) + crosstalk n (n-1))` (docs/model.md). Since
 //! every active statement runs at the same speed, the model keeps one "virtual
 //! work" clock instead of updating every statement: a statement that starts when
 //! the clock reads `V` with demand `d` finishes when it reads `V + d`. That makes

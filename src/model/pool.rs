@@ -58,7 +58,7 @@ pub struct Pool {
     handoff_scheduled: bool,
 }
 
-/// HikariCP retries a failed connect after 10 ms, doubling up to 5 s (MODEL.md).
+/// HikariCP retries a failed connect after 10 ms, doubling up to 5 s (docs/model.md).
 pub const CONNECT_BACKOFF_FIRST: SimTime = SimTime(10_000_000);
 pub const CONNECT_BACKOFF_MAX: SimTime = SimTime(5_000_000_000);
 

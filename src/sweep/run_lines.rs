@@ -23,7 +23,7 @@ use crate::stats::series::IntervalSample;
 use crate::stats::summary::{Diagnostics, Summary};
 
 /// One run as written: the summary's diagnostics are kept apart because `Summary`
-/// leaves them out of its serialized form (MODEL.md's JSON keys).
+/// leaves them out of its serialized form (the JSON keys of docs/outputs.md).
 #[derive(Serialize)]
 struct RunLineOut<'a> {
     point: usize,
