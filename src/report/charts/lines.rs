@@ -118,15 +118,7 @@ pub(super) fn latency_p99_chart(spec: &CapacityChartSpec) -> LineChart {
         y_axis,
         lines: growth_lines(&groups, p99_of),
         legend: line_legend(spec, &groups, slo_label.as_deref()),
-        rules: slo_ms
-            .zip(slo_label)
-            .map(|(value, label)| HorizontalRule {
-                value,
-                label,
-                colour: SLO_COLOUR,
-            })
-            .into_iter()
-            .collect(),
+        rules: slo_rule(slo_ms, slo_label),
         marks: Marks::of(spec),
     }
 }
@@ -168,17 +160,22 @@ pub(super) fn error_rate_chart(spec: &CapacityChartSpec) -> LineChart {
         y_axis,
         lines: growth_lines(&groups, non_negative),
         legend: line_legend(spec, &groups, slo_label.as_deref()),
-        rules: slo_percent
-            .zip(slo_label)
-            .map(|(value, label)| HorizontalRule {
-                value,
-                label,
-                colour: SLO_COLOUR,
-            })
-            .into_iter()
-            .collect(),
+        rules: slo_rule(slo_percent, slo_label),
         marks: Marks::of(spec),
     }
+}
+
+/// The SLO as a red horizontal rule, when there is one.
+fn slo_rule(value: Option<f64>, label: Option<String>) -> Vec<HorizontalRule> {
+    value
+        .zip(label)
+        .map(|(value, label)| HorizontalRule {
+            value,
+            label,
+            colour: SLO_COLOUR,
+        })
+        .into_iter()
+        .collect()
 }
 
 fn line_legend(
