@@ -266,6 +266,14 @@ fn capacity_of(
     }
 }
 
+/// "one instance lost", "2 instances lost".
+pub fn instances_lost_phrase(instances: u32) -> String {
+    match instances {
+        1 => "one instance lost".to_string(),
+        n => format!("{n} instances lost"),
+    }
+}
+
 fn lost_label(experiment: &Experiment) -> &'static str {
     if experiment.instance_loss == 1 {
         "one instance lost"

@@ -194,10 +194,7 @@ pub fn describe_capacity(c: &SizeCapacity) -> String {
             "carries {} normally, {} with {}, {} during a deploy",
             g(c.carries_normal),
             g(c.carries_instance_lost),
-            match c.instances_lost {
-                1 => "one instance lost".to_string(),
-                n => format!("{n} instances lost"),
-            },
+            capacity::instances_lost_phrase(c.instances_lost),
             g(c.carries_deploy)
         ),
     }

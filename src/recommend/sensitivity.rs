@@ -14,7 +14,7 @@
 use serde::Serialize;
 use toml::Value;
 
-use super::capacity::{spec_with, Condition, SizeCapacity, SizeSeries};
+use super::capacity::{instances_lost_phrase, spec_with, Condition, SizeCapacity, SizeSeries};
 use crate::config::experiment::Experiment;
 use crate::config::model::SystemSpec;
 use crate::config::uncertainty::UncertainInput;
@@ -112,10 +112,7 @@ fn limiting_condition(size: &SizeCapacity) -> (Option<Condition>, String) {
         Some(g) if size.carries_normal == Some(g) => (None, "all instances serving".into()),
         Some(g) if size.carries_instance_lost == Some(g) => (
             Some(Condition::InstanceLost),
-            match size.instances_lost {
-                1 => "one instance lost".into(),
-                n => format!("{n} instances lost"),
-            },
+            instances_lost_phrase(size.instances_lost),
         ),
         Some(_) => (Some(Condition::Deploy), "a rolling deploy".into()),
         None => (None, "all instances serving".into()),
