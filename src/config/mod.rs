@@ -5,6 +5,7 @@
 //! the engine trusts without re-validating anything.
 
 pub mod check_model;
+pub mod check_pool;
 pub mod check_timeline;
 pub mod distribution;
 pub mod duration;
