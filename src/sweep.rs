@@ -227,10 +227,7 @@ pub fn aggregate(experiment: &Experiment, runs: &[Run]) -> Vec<PointResult> {
             let db = &spec.database;
             let surge_instances = experiment.surge_for(instances);
             let fleet_connections = connections_needed(spec, surge_instances);
-            // An unbounded pool (go_sql max_open = 0) is not refused on paper: the database
-            // refuses its connects during the run, and those db_refused failures count.
-            let feasible =
-                spec.pool.max_connections().is_none() || fleet_connections <= db.max_connections;
+            let feasible = fits_the_database(spec, fleet_connections);
             let series = mean_series(
                 &runs[index * replications..(index + 1) * replications]
                     .iter()
@@ -323,6 +320,13 @@ pub fn connections_needed(spec: &SystemSpec, surge: u32) -> u32 {
         + db.other_connections as u64
         + db.reserved_connections as u64;
     total.min(u32::MAX as u64) as u32
+}
+
+/// Whether the database holds `fleet_connections` (`connections_needed`). An unbounded
+/// pool (go_sql max_open = 0) is not refused on paper: the database refuses its connects
+/// during the run, and those db_refused failures count against the SLO instead.
+pub fn fits_the_database(spec: &SystemSpec, fleet_connections: u32) -> bool {
+    spec.pool.max_connections().is_none() || fleet_connections <= spec.database.max_connections
 }
 
 /// The SLO holds when the upper 95% bounds of p99 and error rate are within it,

@@ -8,57 +8,13 @@
 use std::path::Path;
 
 use super::check_pool::check_pool;
+use super::checker::Checker;
 use super::distribution::build_time_dist;
-use super::duration::parse_duration;
 use super::error::{locate_field, InputError};
 use super::sections::*;
 use super::spec::*;
-use super::suggest;
 use super::timeline::Timeline;
 use crate::sim::time::SimTime;
-
-/// What every check needs to name its errors: the file, its text and where relative files live.
-pub(super) struct Checker<'a> {
-    pub(super) path: &'a Path,
-    pub(super) text: &'a str,
-    pub(super) base_dir: &'a Path,
-}
-
-impl Checker<'_> {
-    pub(super) fn err(&self, field: &str, message: String, hint: &str) -> InputError {
-        InputError::at_field(self.path, self.text, field, message, hint)
-    }
-
-    pub(super) fn duration(&self, field: &str, value: &str) -> Result<SimTime, InputError> {
-        parse_duration(value).map_err(|why| {
-            self.err(
-                field,
-                why,
-                "write a quoted duration with a unit, e.g. \"250ms\", \"30s\", \"1h30m\"",
-            )
-        })
-    }
-
-    pub(super) fn choice<T: Copy>(
-        &self,
-        field: &str,
-        value: &str,
-        options: &[(&str, T)],
-    ) -> Result<T, InputError> {
-        if let Some((_, v)) = options.iter().find(|(name, _)| *name == value) {
-            return Ok(*v);
-        }
-        let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
-        let hint = match suggest(value, &names) {
-            Some(best) => format!(
-                "did you mean \"{best}\"? valid values: {}",
-                names.join(", ")
-            ),
-            None => format!("use one of: {}", names.join(", ")),
-        };
-        Err(self.err(field, format!("\"{value}\" is not a valid value"), &hint))
-    }
-}
 
 /// Checks cross-field rules and builds the engine's spec (its timeline is checked separately).
 pub fn check_model(file: &ModelFile, path: &Path, text: &str) -> Result<SystemSpec, InputError> {

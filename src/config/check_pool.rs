@@ -6,7 +6,7 @@
 //! one for the chosen kind, fills in the library's defaults (docs/model.md gives their
 //! versions) and maps every kind onto the one `PoolSpec` the engine runs.
 
-use super::check_model::Checker;
+use super::checker::Checker;
 use super::distribution::{build_time_dist, DistSpec};
 use super::error::{locate_field, InputError};
 use super::sections::PoolSection;

@@ -7,6 +7,7 @@
 pub mod check_model;
 pub mod check_pool;
 pub mod check_timeline;
+mod checker;
 pub mod distribution;
 pub mod duration;
 pub mod error;

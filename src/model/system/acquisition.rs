@@ -125,6 +125,13 @@ impl World {
     pub(super) fn grant(&mut self, job: u32, connection: u32) {
         let j = self.jobs[job as usize];
         self.instances[j.instance as usize].pool.waiter_left();
+        self.acquired(job, connection);
+    }
+
+    /// A job that waited since `wait_started` (in the queue or for its own connect) has
+    /// `connection` and starts its statement.
+    fn acquired(&mut self, job: u32, connection: u32) {
+        let j = self.jobs[job as usize];
         let waited = self.now - j.wait_started;
         self.interval.sample.note_acquired(waited.0 as f64 / 1e6);
         if j.measured {
@@ -282,12 +289,7 @@ impl World {
         let (owner, generation) = opened_for;
         if opened_for != NO_JOB && still_in(&self.jobs, owner, generation, JobState::Connecting) {
             // The borrower that opened it uses it.
-            let j = self.jobs[owner as usize];
-            if j.measured {
-                self.stats.record_acquisition(self.now - j.wait_started);
-            }
-            self.jobs[owner as usize].connection = connection;
-            self.start_statement(owner);
+            self.acquired(owner, connection);
         } else {
             // A new connection goes straight to the oldest waiter, as HikariCP's handoff
             // queue does (also when the borrower that opened it has left).
