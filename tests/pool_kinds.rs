@@ -281,3 +281,30 @@ fn pool_recycle_replaces_each_connection_once_per_period() {
         assert!((45..=55).contains(&opened), "{opened} connects");
     }
 }
+
+#[test]
+fn a_sweep_of_a_sqlalchemy_pool_counts_its_overflow_against_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    common::sweep("billing-python.toml", dir.path(), &[]).success();
+    let points = std::fs::read_to_string(dir.path().join("points.csv")).unwrap();
+    let header: Vec<&str> = points.lines().next().unwrap().split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (size, needed) = (column("pool_size"), column("fleet_connections"));
+    for row in points.lines().skip(1) {
+        let cells: Vec<&str> = row.split(',').collect();
+        let pool_size: u32 = cells[size].parse().unwrap();
+        // (4 instances + 1 deploy surge) x (pool_size + max_overflow 10) + 5 other + 3 reserved.
+        assert_eq!(
+            cells[needed],
+            (5 * (pool_size + 10) + 8).to_string(),
+            "{row}"
+        );
+    }
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("recommendations.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(json["current_pool_size"], 5);
+    // 92 slots / 5 instances = 18 connections each, 10 of them overflow.
+    assert_eq!(json["scenarios"][0]["ceiling_pool_size"], 8);
+}
