@@ -62,6 +62,7 @@ enum Lane {
     Soon,
     Later,
     ConstantDelay,
+    Replaceable,
 }
 
 /// A priority queue of events of type `E`, earliest first, FIFO among equal times.
@@ -71,11 +72,14 @@ enum Lane {
 /// otherwise sit at the bottom of the main heap and lengthen every sift; and
 /// `schedule_after_constant_delay` for events scheduled a fixed delay after `now`
 /// (a database round trip), whose times never decrease, so a FIFO keeps them in order
-/// at O(1) per event.
+/// at O(1) per event. A third, `schedule_replacing`, holds the one pending wake-up that
+/// each new one makes obsolete (the database's next completion), so the obsolete ones
+/// never enter the heap.
 pub struct EventQueue<E> {
     soon: MinHeap<Entry<E>>,
     later: MinHeap<Entry<E>>,
     constant_delay: VecDeque<Entry<E>>,
+    replaceable: Option<Entry<E>>,
     next_sequence: u64,
 }
 
@@ -85,6 +89,7 @@ impl<E: Copy> EventQueue<E> {
             soon: MinHeap::with_capacity(capacity),
             later: MinHeap::with_capacity(capacity),
             constant_delay: VecDeque::with_capacity(capacity),
+            replaceable: None,
             next_sequence: 0,
         }
     }
@@ -125,6 +130,14 @@ impl<E: Copy> EventQueue<E> {
         }
     }
 
+    /// Schedules `event` at `time` in place of the event last scheduled this way, which is
+    /// dropped unrun if still pending: for a wake-up that the caller would otherwise have
+    /// to recognise as stale and ignore when it came due.
+    #[inline]
+    pub fn schedule_replacing(&mut self, time: SimTime, event: E) {
+        self.replaceable = Some(self.entry(time, event));
+    }
+
     #[inline]
     pub fn pop(&mut self) -> Option<(SimTime, E)> {
         let mut lane = None;
@@ -133,6 +146,7 @@ impl<E: Copy> EventQueue<E> {
             (Lane::Soon, self.soon.peek()),
             (Lane::Later, self.later.peek()),
             (Lane::ConstantDelay, self.constant_delay.front()),
+            (Lane::Replaceable, self.replaceable.as_ref()),
         ] {
             if let Some(head) = head {
                 if earliest.is_none_or(|e| head < e) {
@@ -145,6 +159,7 @@ impl<E: Copy> EventQueue<E> {
             Lane::Soon => self.soon.pop(),
             Lane::Later => self.later.pop(),
             Lane::ConstantDelay => self.constant_delay.pop_front(),
+            Lane::Replaceable => self.replaceable.take(),
         }?;
         Some((entry.time, entry.event))
     }
@@ -180,23 +195,31 @@ mod tests {
         let mut sequence = 0;
         let mut now = 0;
         let mut delay = 3;
+        let mut replaceable: Option<(u64, u64)> = None;
         for _ in 0..20_000 {
             if rng.gen_bool(0.55) || reference.is_empty() {
                 // Few distinct times, so ties are common; every lane in use, and the
                 // constant delay sometimes shrinks (a hot change).
-                let lane = rng.gen_range(0..3);
+                let lane = rng.gen_range(0..4);
                 if lane == 2 && rng.gen_bool(0.01) {
                     delay = rng.gen_range(0..6);
                 }
                 let time = match lane {
                     0 => now + rng.gen_range(0..8),
-                    1 => now + rng.gen_range(0..40),
+                    1 | 3 => now + rng.gen_range(0..40),
                     _ => now + delay,
                 };
                 match lane {
                     0 => queue.schedule(SimTime(time), sequence),
                     1 => queue.schedule_later(SimTime(time), sequence),
-                    _ => queue.schedule_after_constant_delay(SimTime(time), sequence),
+                    2 => queue.schedule_after_constant_delay(SimTime(time), sequence),
+                    _ => {
+                        // The replaced wake-up, if still pending, never runs.
+                        if let Some(previous) = replaceable.replace((time, sequence)) {
+                            reference.retain(|&entry| entry != previous);
+                        }
+                        queue.schedule_replacing(SimTime(time), sequence);
+                    }
                 }
                 reference.push((time, sequence));
                 sequence += 1;
@@ -205,6 +228,9 @@ mod tests {
                 let expected = reference.remove(0);
                 let (time, got) = queue.pop().expect("not empty");
                 assert_eq!((time.0, got), expected);
+                if replaceable == Some(expected) {
+                    replaceable = None;
+                }
                 now = time.0;
             }
         }

@@ -29,7 +29,7 @@ impl World {
             self.db.epoch = self.db.epoch.wrapping_add(1);
             self.db.scheduled_completion = next;
             if let Some(time) = next {
-                self.queue.schedule(
+                self.queue.schedule_replacing(
                     time,
                     Event::DbWake {
                         epoch: self.db.epoch,
