@@ -77,6 +77,13 @@ pub struct RunArgs {
     /// and a timeline chart beside it (<name>-timeline.png and .svg).
     #[arg(long, value_name = "FILE.csv")]
     pub timeseries: Option<PathBuf>,
+    /// No estimate or progress on stderr (stdout is unchanged).
+    #[arg(long, overrides_with = "progress")]
+    pub quiet: bool,
+    /// Report progress on stderr (the default): a bar on a terminal, otherwise a line
+    /// every 5 s once a run takes that long. Overrides an earlier --quiet.
+    #[arg(long, overrides_with = "quiet")]
+    pub progress: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -194,7 +201,8 @@ pub struct CalibrateArgs {
     #[arg(long, value_name = "OBS.toml")]
     pub observed: PathBuf,
     /// Search this parameter to minimise the error and write <model>.calibrated.toml:
-    /// request.steps[N].time (a step's time scale), request.time (all steps), or a
+    /// request.steps[N].time or request.steps["name"].time (a step's time scale, by index
+    /// or by name as --set takes it), request.time (all steps), or a
     /// number or duration such as database.contention.serial.
     #[arg(long, value_name = "PATH")]
     pub fit: Option<String>,
