@@ -347,6 +347,28 @@ fn runs_by_point(points: usize, runs: &[Run]) -> Vec<&[Run]> {
         .collect()
 }
 
+/// A point's mean series over its runs, the alerts it fires and the experiment's
+/// phases measured on it (all empty for models without a timeline).
+fn point_series(
+    experiment: &Experiment,
+    spec: &SystemSpec,
+    runs: &[Run],
+) -> (Vec<IntervalSample>, Vec<AlertFiring>, Vec<PhaseStats>) {
+    let series = mean_series(&runs.iter().map(|r| r.series.as_slice()).collect::<Vec<_>>());
+    let interval_s = spec.simulation.sample_interval.as_secs_f64();
+    let alerts = evaluate_alerts(&spec.timeline.alerts, &series, interval_s);
+    let phases = if series.is_empty() {
+        Vec::new()
+    } else {
+        experiment
+            .phases
+            .iter()
+            .map(|p| phase_stats(&p.name, p.from_s, p.to_s, &series))
+            .collect()
+    };
+    (series, alerts, phases)
+}
+
 /// Mean and 95% interval of each key metric per point, and the SLO verdict.
 pub fn aggregate(experiment: &Experiment, runs: &[Run]) -> Vec<PointResult> {
     experiment
@@ -378,23 +400,7 @@ pub fn aggregate(experiment: &Experiment, runs: &[Run]) -> Vec<PointResult> {
             let surge_instances = experiment.surge_for(instances);
             let fleet_connections = connections_needed(spec, surge_instances);
             let feasible = fits_the_database(spec, fleet_connections);
-            let series = mean_series(
-                &point_runs
-                    .iter()
-                    .map(|r| r.series.as_slice())
-                    .collect::<Vec<_>>(),
-            );
-            let interval_s = spec.simulation.sample_interval.as_secs_f64();
-            let alerts = evaluate_alerts(&spec.timeline.alerts, &series, interval_s);
-            let phases = if series.is_empty() {
-                Vec::new()
-            } else {
-                experiment
-                    .phases
-                    .iter()
-                    .map(|p| phase_stats(&p.name, p.from_s, p.to_s, &series))
-                    .collect()
-            };
+            let (series, alerts, phases) = point_series(experiment, spec, point_runs);
             PointResult {
                 index,
                 replications: replications as u32,
