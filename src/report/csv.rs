@@ -131,6 +131,18 @@ pub fn points_csv(experiment: &Experiment, points: &[PointResult]) -> anyhow::Re
         ]
         .map(String::from),
     );
+    let adaptive = experiment.adaptive.is_some();
+    if adaptive {
+        header.extend(
+            [
+                "replications",
+                "latency_p99_rel_precision",
+                "error_rate_rel_precision",
+                "decided",
+            ]
+            .map(String::from),
+        );
+    }
     writer.write_record(&header)?;
     for p in points {
         let mut row = point_row(experiment, p.variant, &p.values);
@@ -153,6 +165,14 @@ pub fn points_csv(experiment: &Experiment, points: &[PointResult]) -> anyhow::Re
             p.slo_pass.to_string(),
             p.unstable_runs.to_string(),
         ]);
+        if adaptive {
+            row.extend([
+                p.replications.to_string(),
+                number(p.precision.latency_p99),
+                number(p.precision.error_rate),
+                p.precision.decided.to_string(),
+            ]);
+        }
         writer.write_record(&row)?;
     }
     Ok(writer.into_inner()?)
