@@ -15,7 +15,8 @@ use crate::model::pool::{ConnState, Waiter};
 use crate::sim::time::{round_to_u64, SimTime};
 
 impl World {
-    pub(super) fn in_use_changed(&mut self, delta: i32) {
+    /// Notes a change of the connections in use on `instance` (`delta` of them).
+    pub(super) fn in_use_changed(&mut self, instance: u32, delta: i32) {
         if self.series.is_some() {
             self.interval_in_use_area +=
                 self.fleet_in_use as f64 * (self.now - self.interval_in_use_since).0 as f64;
@@ -25,6 +26,18 @@ impl World {
         self.stats
             .connections_in_use
             .set(self.now, self.fleet_in_use as f64, self.stats.window);
+        let lane = &mut self.lanes[self.instances[instance as usize].service as usize];
+        lane.in_use = lane.in_use.wrapping_add_signed(delta);
+        if let Some(own) = lane.stats.as_mut() {
+            own.connections_in_use
+                .set(self.now, lane.in_use as f64, own.window);
+        }
+    }
+
+    /// Records how long a job on `instance` waited for a connection.
+    fn record_acquisition(&mut self, instance: u32, waited: SimTime) {
+        let service = self.instances[instance as usize].service;
+        self.record(service, |c| c.record_acquisition(waited));
     }
 
     /// Takes an idle connection for the job, or queues it (or fails it when the pool fails fast).
@@ -34,15 +47,15 @@ impl World {
         if let Some(connection) = pool.take_idle() {
             self.jobs[job as usize].connection = connection;
             if j.measured {
-                self.stats.record_acquisition(SimTime::ZERO);
+                self.record_acquisition(j.instance, SimTime::ZERO);
             }
-            self.in_use_changed(1);
+            self.in_use_changed(j.instance, 1);
             return true;
         }
         if pool.spec.acquire_timeout.is_zero() {
             let kind = pool.acquire_failure();
             if j.measured {
-                self.stats.record_acquisition(SimTime::ZERO);
+                self.record_acquisition(j.instance, SimTime::ZERO);
             }
             self.fail_job(job, kind);
             return false;
@@ -66,7 +79,7 @@ impl World {
         let j = self.jobs[job as usize];
         self.instances[j.instance as usize].pool.waiter_left();
         if j.measured {
-            self.stats.record_acquisition(self.now - j.wait_started);
+            self.record_acquisition(j.instance, self.now - j.wait_started);
         }
         self.jobs[job as usize].connection = connection;
         self.start_statement(job);
@@ -88,7 +101,7 @@ impl World {
         if pool.closes_on_return(j.connection) {
             pool.close(j.connection);
             self.db.release_slot();
-            self.in_use_changed(-1);
+            self.in_use_changed(j.instance, -1);
             self.maybe_open_connection(j.instance);
             return;
         }
@@ -98,7 +111,8 @@ impl World {
     /// A connection (in use by nobody now) goes to the next waiter, or back to idle.
     pub(super) fn hand_over_or_idle(&mut self, instance: u32, connection: u32) {
         let epoch = self.instances[instance as usize].epoch;
-        let fifo = self.spec.pool.fairness == Fairness::Fifo;
+        let service = self.instances[instance as usize].service as usize;
+        let fifo = self.spec.service(service).pool.fairness == Fairness::Fifo;
         if fifo {
             if let Some(job) = self.pop_live_waiter(instance) {
                 self.grant(job, connection);
@@ -108,7 +122,7 @@ impl World {
         self.instances[instance as usize]
             .pool
             .make_idle(connection, self.now);
-        self.in_use_changed(-1);
+        self.in_use_changed(instance, -1);
         let pool = &mut self.instances[instance as usize].pool;
         if !fifo && pool.claim_handoff() {
             self.queue.schedule(
@@ -128,7 +142,7 @@ impl World {
                 .pool
                 .take_idle()
                 .expect("checked non-empty");
-            self.in_use_changed(1);
+            self.in_use_changed(instance, 1);
             self.grant(job, connection);
         }
     }
@@ -154,7 +168,7 @@ impl World {
             let kind = pool.acquire_failure();
             let j = self.jobs[waiter.job as usize];
             if j.measured {
-                self.stats.record_acquisition(self.now - j.wait_started);
+                self.record_acquisition(instance, self.now - j.wait_started);
             }
             self.fail_job(waiter.job, kind);
         }
@@ -164,13 +178,14 @@ impl World {
     /// Starts the single adder on a new connection if the pool wants one.
     pub(super) fn maybe_open_connection(&mut self, instance: u32) {
         let epoch = self.instances[instance as usize].epoch;
+        let service = self.instances[instance as usize].service;
         let pool = &mut self.instances[instance as usize].pool;
         if !pool.wants_connection() {
             return;
         }
         if !self.db.has_free_slot() {
             let backoff = pool.note_refused();
-            self.stats.diagnostics.db_connect_refusals += 1;
+            self.record(service, |c| c.diagnostics.db_connect_refusals += 1);
             self.queue
                 .schedule(self.now + backoff, Event::ConnectRetry { instance, epoch });
             return;
@@ -179,10 +194,13 @@ impl World {
         let connection = pool.begin_open();
         let total = pool.total();
         debug_assert!(total <= pool.spec.max_size, "pool above max_size");
-        let diagnostics = &mut self.stats.diagnostics;
-        diagnostics.peak_pool_connections = diagnostics.peak_pool_connections.max(total);
-        diagnostics.connections_opened += 1;
-        let connect_ns = pool.spec.connect_time.sample_ns(&mut self.connect_rng);
+        let lane = &mut self.lanes[service as usize];
+        let connect_ns = pool.spec.connect_time.sample_ns(&mut lane.connect_rng);
+        self.record(service, |c| {
+            let diagnostics = &mut c.diagnostics;
+            diagnostics.peak_pool_connections = diagnostics.peak_pool_connections.max(total);
+            diagnostics.connections_opened += 1;
+        });
         self.queue.schedule(
             self.now + SimTime(round_to_u64(connect_ns)),
             Event::ConnectDone {
@@ -195,11 +213,12 @@ impl World {
 
     pub(super) fn on_connect_done(&mut self, instance: u32, connection: u32) {
         let epoch = self.instances[instance as usize].epoch;
+        let lane = &mut self.lanes[self.instances[instance as usize].service as usize];
         let pool = &mut self.instances[instance as usize].pool;
         pool.finish_open(connection);
         let lifetime = pool.spec.max_lifetime;
         if !lifetime.is_zero() {
-            let early = 1.0 - LIFETIME_JITTER * self.lifetime_rng.gen::<f64>();
+            let early = 1.0 - LIFETIME_JITTER * lane.lifetime_rng.gen::<f64>();
             let retire_at = self.now + SimTime((lifetime.0 as f64 * early) as u64);
             let generation = pool.connection(connection).generation;
             self.queue.schedule_later(
@@ -212,7 +231,7 @@ impl World {
                 },
             );
         }
-        self.in_use_changed(1);
+        self.in_use_changed(instance, 1);
         // A new connection goes straight to the oldest waiter, as HikariCP's handoff queue does.
         match self.pop_live_waiter(instance) {
             Some(job) => self.grant(job, connection),
@@ -220,7 +239,7 @@ impl World {
                 self.instances[instance as usize]
                     .pool
                     .make_idle(connection, self.now);
-                self.in_use_changed(-1);
+                self.in_use_changed(instance, -1);
             }
         }
         self.maybe_open_connection(instance);
