@@ -7,4 +7,4 @@ pub mod pool;
 pub mod system;
 pub mod traffic;
 
-pub use system::{simulate, simulate_detailed, RunOptions, RunOutput};
+pub use system::{simulate, simulate_detailed, simulate_watched, RunOptions, RunOutput};
