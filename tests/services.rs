@@ -310,3 +310,79 @@ fn run_prints_one_line_per_service() {
         "{text}"
     );
 }
+
+#[test]
+fn sweep_addresses_services_and_splits_the_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.toml");
+    std::fs::write(&model, two_services(150.0, 150.0)).unwrap();
+    let experiment = dir.path().join("e.toml");
+    std::fs::write(
+        &experiment,
+        r#"
+model = "m.toml"
+replications = 2
+[simulation]
+horizon = "40s"
+warmup = "10s"
+[sweep]
+"services.a.pool.max_size" = [2, 10]
+"services.b.traffic.growth" = [1.0, 4.0]
+[slo]
+latency_p99 = "100ms"
+error_rate = 0.01
+[recommend]
+surge = 0
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let run = Command::cargo_bin("poolsim")
+        .unwrap()
+        .args(["sweep", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&experiment)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.contains("connection budget: a "), "{stdout}");
+    let points = std::fs::read_to_string(out.join("points.csv")).unwrap();
+    let mut lines = points.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (size, growth) = (column("services.a.pool_size"), column("services.b.growth"));
+    let (a_pass, b_pass) = (
+        column("services.a.simulated_slo_pass"),
+        column("services.b.simulated_slo_pass"),
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 4);
+    // The swept values reach the services they name, and only those.
+    assert_eq!((rows[0][size], rows[0][growth]), ("2", "1"));
+    assert_eq!((rows[3][size], rows[3][growth]), ("10", "4"));
+    // Today's traffic with enough connections passes; b at 4x exhausts the shared cores.
+    assert_eq!((rows[2][a_pass], rows[2][b_pass]), ("true", "true"));
+    assert_eq!(rows[3][b_pass], "false");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("recommendations.json")).unwrap())
+            .unwrap();
+    let plan = &json["services"];
+    assert_eq!(plan["slots"], 40);
+    let shares = plan["shares"].as_array().unwrap();
+    assert_eq!(shares.len(), 2);
+    let steady: u64 = shares
+        .iter()
+        .map(|s| s["connections"].as_u64().unwrap())
+        .sum();
+    assert_eq!(plan["steady_connections"].as_u64().unwrap(), steady);
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        report.contains("## Services sharing the database"),
+        "{report}"
+    );
+}

@@ -330,6 +330,9 @@ pub fn render(
     if !timelines.is_empty() {
         timeline_section(&mut out, experiment, points, timelines);
     }
+    if let Some(plan) = &rec.services {
+        crate::report::services::services_section(&mut out, plan);
+    }
     if capacity {
         capacity_sections(&mut out, experiment, rec, points, charts);
     }

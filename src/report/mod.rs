@@ -12,6 +12,7 @@ pub mod markdown;
 pub mod output;
 pub mod plotting;
 pub mod sensitivity;
+pub mod services;
 pub mod table;
 mod theme;
 pub mod timeline;
