@@ -46,6 +46,7 @@ impl World {
         let pool = &mut self.instances[j.instance as usize].pool;
         if let Some(connection) = pool.take_idle() {
             self.jobs[job as usize].connection = connection;
+            self.interval.sample.note_acquired(0.0);
             if j.measured {
                 self.record_acquisition(j.instance, SimTime::ZERO);
             }
@@ -78,8 +79,10 @@ impl World {
     pub(super) fn grant(&mut self, job: u32, connection: u32) {
         let j = self.jobs[job as usize];
         self.instances[j.instance as usize].pool.waiter_left();
+        let waited = self.now - j.wait_started;
+        self.interval.sample.note_acquired(waited.0 as f64 / 1e6);
         if j.measured {
-            self.record_acquisition(j.instance, self.now - j.wait_started);
+            self.record_acquisition(j.instance, waited);
         }
         self.jobs[job as usize].connection = connection;
         self.start_statement(job);
