@@ -244,7 +244,6 @@ pub fn aggregate(experiment: &Experiment, runs: &[Run]) -> Vec<PointResult> {
             let latency_p99_ms = metric(&|s| s.latency_ms.p99);
             let error_rate = metric(&|s| s.error_rate);
             let services = service_points(experiment, spec, &summaries);
-            // With several services, the SLO holds only when every service meets it.
             let simulated_slo_pass =
                 passes(&experiment.slo, &latency_p99_ms, &error_rate, replications)
                     && services.iter().all(|s| s.simulated_slo_pass);
@@ -290,20 +289,7 @@ pub fn aggregate(experiment: &Experiment, runs: &[Run]) -> Vec<PointResult> {
                 error_rate,
                 pool_wait_mean_ms: metric(&|s| s.pool_wait_ms.mean),
                 p_wait: metric(&|s| s.p_wait),
-                pool_pending: metric(&|s| {
-                    let acquisitions_per_s = s.diagnostics.acquisitions as f64
-                        / spec
-                            .simulation
-                            .horizon
-                            .saturating_sub(spec.simulation.warmup)
-                            .as_secs_f64();
-                    let wait_s = if s.pool_wait_ms.mean.is_nan() {
-                        0.0
-                    } else {
-                        s.pool_wait_ms.mean / 1e3
-                    };
-                    acquisitions_per_s * wait_s / instances as f64
-                }),
+                pool_pending: metric(&|s| pool_pending(spec, instances, s)),
                 pool_utilization: metric(&|s| s.pool_utilization),
                 db_utilization: metric(&|s| s.db_utilization),
                 throughput_rps: metric(&|s| s.throughput_rps),
@@ -327,7 +313,24 @@ pub fn aggregate(experiment: &Experiment, runs: &[Run]) -> Vec<PointResult> {
         .collect()
 }
 
-/// Each service's figures at one point, from its replications' summaries (empty for a
+/// Mean waiters per pool in one run (Little's law: acquisitions per second per pool x mean wait).
+fn pool_pending(spec: &SystemSpec, instances: u32, s: &Summary) -> f64 {
+    let acquisitions_per_s = s.diagnostics.acquisitions as f64
+        / spec
+            .simulation
+            .horizon
+            .saturating_sub(spec.simulation.warmup)
+            .as_secs_f64();
+    let wait_s = if s.pool_wait_ms.mean.is_nan() {
+        0.0
+    } else {
+        s.pool_wait_ms.mean / 1e3
+    };
+    acquisitions_per_s * wait_s / instances as f64
+}
+
+/// Each service's figures at one point (with several services, a point meets the SLO
+/// only when every service does), from its replications' summaries (empty for a
 /// single-service model).
 fn service_points(
     experiment: &Experiment,

@@ -84,65 +84,80 @@ pub fn service_tables(
     let mut tables = Vec::new();
     for (index, entry) in entries.iter().enumerate() {
         let entry = entry.as_table().expect("checked: every entry is a table");
-        let field = format!("services[{index}]");
-        let name = match entry.get("name") {
-            Some(Value::String(name)) if !name.trim().is_empty() => name.clone(),
-            _ => {
-                return Err(err(
-                    &format!("{field}.name"),
-                    format!("service {index} has no name"),
-                    "give every [[services]] entry a name = \"...\" (e.g. \"auth\"), used in outputs and in paths like services.auth.pool.max_size",
-                ))
-            }
-        };
-        if !seen.insert(name.clone()) {
+        let service = service_table(path, text, index, entry, &shared)?;
+        if !seen.insert(service.name.clone()) {
             return Err(err(
-                &format!("{field}.name"),
-                format!("two services are named \"{name}\""),
+                &format!("services[{index}].name"),
+                format!("two services are named \"{}\"", service.name),
                 "give every [[services]] entry its own name",
             ));
         }
-        if name.contains(['.', '[', ']', '"', '\'']) {
-            return Err(err(
-                &format!("{field}.name"),
-                format!("service name \"{name}\" contains `.`, `[`, `]` or a quote"),
-                "use letters, digits, `-` and `_`, so that paths like services.<name>.pool.max_size can name it",
-            ));
-        }
-        let mut service = shared.clone();
-        for (key, value) in entry {
-            if key == "name" {
-                continue;
-            }
-            if !SERVICE_SECTIONS.contains(&key.as_str()) {
-                return Err(InputError::new(
-                    path,
-                    format!("service \"{name}\" has an unknown section `{key}`"),
-                )
-                .field(format!("services.{name}.{key}"))
-                .line(locate_field(text, "services"))
-                .hint(format!(
-                    "a service has name, {}; the database and simulation are shared",
-                    SERVICE_SECTIONS.join(", ")
-                )));
-            }
-            service.insert(key.clone(), value.clone());
-        }
-        if entry.get("traffic").and_then(|t| t.get("trace")).is_some() {
-            return Err(InputError::new(
-                path,
-                format!("service \"{name}\": traffic traces are not supported in a model with [[services]] yet"),
-            )
-            .field(format!("services.{name}.traffic.trace"))
-            .line(locate_field(text, "services"))
-            .hint("remove `trace` (and arrivals = \"trace\") from the service's [services.traffic]; a `profile` works"));
-        }
-        tables.push(ServiceTable {
-            name,
-            table: service,
-        });
+        tables.push(service);
     }
     Ok(Some(tables))
+}
+
+/// One `[[services]]` entry (number `index`) over the model's `shared` sections.
+fn service_table(
+    path: &Path,
+    text: &str,
+    index: usize,
+    entry: &Table,
+    shared: &Table,
+) -> Result<ServiceTable, InputError> {
+    let err = |field: &str, message: String, hint: &str| {
+        InputError::at_field(path, text, field, message, hint)
+    };
+    let field = format!("services[{index}]");
+    let name = match entry.get("name") {
+        Some(Value::String(name)) if !name.trim().is_empty() => name.clone(),
+        _ => {
+            return Err(err(
+                &format!("{field}.name"),
+                format!("service {index} has no name"),
+                "give every [[services]] entry a name = \"...\" (e.g. \"auth\"), used in outputs and in paths like services.auth.pool.max_size",
+            ))
+        }
+    };
+    if name.contains(['.', '[', ']', '"', '\'']) {
+        return Err(err(
+            &format!("{field}.name"),
+            format!("service name \"{name}\" contains `.`, `[`, `]` or a quote"),
+            "use letters, digits, `-` and `_`, so that paths like services.<name>.pool.max_size can name it",
+        ));
+    }
+    let mut service = shared.clone();
+    for (key, value) in entry {
+        if key == "name" {
+            continue;
+        }
+        if !SERVICE_SECTIONS.contains(&key.as_str()) {
+            return Err(InputError::new(
+                path,
+                format!("service \"{name}\" has an unknown section `{key}`"),
+            )
+            .field(format!("services.{name}.{key}"))
+            .line(locate_field(text, "services"))
+            .hint(format!(
+                "a service has name, {}; the database and simulation are shared",
+                SERVICE_SECTIONS.join(", ")
+            )));
+        }
+        service.insert(key.clone(), value.clone());
+    }
+    if entry.get("traffic").and_then(|t| t.get("trace")).is_some() {
+        return Err(InputError::new(
+            path,
+            format!("service \"{name}\": traffic traces are not supported in a model with [[services]] yet"),
+        )
+        .field(format!("services.{name}.traffic.trace"))
+        .line(locate_field(text, "services"))
+        .hint("remove `trace` (and arrivals = \"trace\") from the service's [services.traffic]; a `profile` works"));
+    }
+    Ok(ServiceTable {
+        name,
+        table: service,
+    })
 }
 
 /// Renames an error found while checking service `name` on its own so that it points
