@@ -48,6 +48,7 @@ pub struct PointResult {
     pub variant: usize,
     /// The value of each swept axis, in the experiment's axis order.
     pub values: Vec<f64>,
+    /// The pool's size setting: its kind's size field (`PoolKind::size_field`).
     pub pool_size: u32,
     pub growth: f64,
     pub instances: u32,
@@ -64,7 +65,7 @@ pub struct PointResult {
     pub attempts_per_request: Estimate,
     /// Largest over the replications.
     pub peak_db_connections: u32,
-    /// (instances + deploy surge) x max_size + other + reserved: what the database must hold
+    /// (instances + deploy surge) x each pool's `max_connections` + other + reserved: what the database must hold
     /// with every pool full during a deploy (autoscaling's max_instances when it scales out further).
     pub fleet_connections: u32,
     pub max_connections: u32,
@@ -250,7 +251,7 @@ pub fn aggregate(experiment: &Experiment, runs: &[Run]) -> Vec<PointResult> {
             let db = &spec.database;
             let surge_instances = experiment.surge_for(instances);
             let fleet_connections = shared_connections_needed(experiment, spec);
-            let feasible = fleet_connections <= db.max_connections;
+            let feasible = fits_the_database(spec, fleet_connections);
             let series = mean_series(
                 &runs[index * replications..(index + 1) * replications]
                     .iter()
@@ -281,7 +282,7 @@ pub fn aggregate(experiment: &Experiment, runs: &[Run]) -> Vec<PointResult> {
                     .sum::<f64>()
                     / replications as f64,
                 values: point.values.clone(),
-                pool_size: spec.pool.max_size,
+                pool_size: spec.pool.size_setting,
                 growth: spec.traffic.growth,
                 instances,
                 latency_p99_ms,
@@ -352,7 +353,7 @@ fn service_points(
             let error_rate = metric(&|s| s.error_rate);
             ServicePoint {
                 name: service.name.to_string(),
-                pool_size: service.pool.max_size,
+                pool_size: service.pool.size_setting,
                 instances: service.fleet.instances,
                 growth: service.traffic.growth,
                 simulated_slo_pass: passes(
@@ -391,13 +392,17 @@ pub fn shared_connections_needed(experiment: &Experiment, spec: &SystemSpec) -> 
         .iter()
         .map(|s| {
             let instances = s.fleet.instances + experiment.surge_for(s.fleet.instances);
-            instances as u64 * s.pool.max_size as u64
+            let per_instance = s
+                .pool
+                .max_connections_within(spec.database.slots_for_fleet());
+            instances as u64 * per_instance as u64
         })
         .sum();
     (first + more).min(u32::MAX as u64) as u32
 }
 
-/// Connections the database must hold with every pool full: the fleet at its largest
+/// Connections the database must hold with every pool full (an unbounded pool counted as
+/// all the database's slots): the fleet at its largest
 /// (autoscaling's max_instances, if higher) plus `surge` deploy instances, plus other
 /// clients and the superuser reserve. Saturates instead of overflowing.
 pub fn connections_needed(spec: &SystemSpec, surge: u32) -> u32 {
@@ -409,10 +414,18 @@ pub fn connections_needed(spec: &SystemSpec, surge: u32) -> u32 {
             a.max_instances.max(spec.fleet.instances)
         });
     let db = &spec.database;
-    let total = (instances as u64 + surge as u64) * spec.pool.max_size as u64
+    let per_instance = spec.pool.max_connections_within(db.slots_for_fleet());
+    let total = (instances as u64 + surge as u64) * per_instance as u64
         + db.other_connections as u64
         + db.reserved_connections as u64;
     total.min(u32::MAX as u64) as u32
+}
+
+/// Whether the database holds `fleet_connections` (`connections_needed`). An unbounded
+/// pool (go_sql max_open = 0) is not refused on paper: the database refuses its connects
+/// during the run, and those db_refused failures count against the SLO instead.
+pub fn fits_the_database(spec: &SystemSpec, fleet_connections: u32) -> bool {
+    spec.pool.max_connections().is_none() || fleet_connections <= spec.database.max_connections
 }
 
 /// The SLO holds when the upper 95% bounds of p99 and error rate are within it,
@@ -429,8 +442,12 @@ pub fn passes(
 }
 
 /// The pool size axis value of a point (or the model's setting when not swept).
+/// `pool.max_size` (the kind-neutral alias) or the kind's own size field.
 pub fn pool_axis(experiment: &Experiment) -> Option<usize> {
-    experiment.axis_index(POOL_SIZE_PATH)
+    experiment.axis_index(POOL_SIZE_PATH).or_else(|| {
+        let own = format!("pool.{}", experiment.baseline.pool.kind.size_field());
+        experiment.axis_index(&own)
+    })
 }
 
 pub fn growth_axis(experiment: &Experiment) -> Option<usize> {

@@ -180,7 +180,10 @@ pub fn plan_services(experiment: &Experiment) -> anyhow::Result<Option<ServicePl
             + u64::from(db.other_connections)
             + u64::from(db.reserved_connections)
     };
-    let current: Vec<u32> = baseline.services().map(|s| s.pool.max_size).collect();
+    let current: Vec<u32> = baseline
+        .services()
+        .map(|s| s.pool.max_connections_within(slots))
+        .collect();
     let mut shares = Vec::new();
     for (k, service) in baseline.services().enumerate() {
         let mut others = current.clone();
@@ -191,7 +194,11 @@ pub fn plan_services(experiment: &Experiment) -> anyhow::Result<Option<ServicePl
         for size in 1..=ceiling {
             let mut extra = grown.clone();
             extra.push((
-                format!("services.{}.pool.max_size", service.name),
+                format!(
+                    "services.{}.pool.{}",
+                    service.name,
+                    service.pool.kind.size_field()
+                ),
                 Value::Integer(i64::from(size)),
             ));
             // A size below the service's own min_idle is no model: skip it.
@@ -205,10 +212,10 @@ pub fn plan_services(experiment: &Experiment) -> anyhow::Result<Option<ServicePl
             name: service.name.to_string(),
             instances: service.fleet.instances,
             surge: experiment.surge_for(service.fleet.instances),
-            current_pool_size: service.pool.max_size,
+            current_pool_size: service.pool.size_setting,
             pool_size: found,
             ceiling,
-            connections: service.fleet.instances * found.unwrap_or(service.pool.max_size),
+            connections: service.fleet.instances * found.unwrap_or(current[k]),
         });
     }
     let sizes: Vec<u32> = shares
