@@ -5,6 +5,7 @@
 //! numbers), and the results are the same whatever the thread count: rayon's
 //! indexed `collect` puts every run back in its place.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use std::time::Instant;
@@ -79,6 +80,11 @@ pub struct PointResult {
     pub slo_pass: bool,
     /// Replications whose backlog grew without bound (offered load beyond capacity).
     pub unstable_runs: u32,
+    /// Replications this point got (fewer than the maximum when adaptive replications stopped early).
+    pub replications: u32,
+    /// The relative precision its p99 and error-rate intervals reached, and whether its
+    /// SLO decision was settled (adaptive replications stop there).
+    pub precision: Precision,
     /// Mean series over replications (models with a timeline only).
     pub series: Vec<IntervalSample>,
     /// Alert rules evaluated on the mean series.
@@ -118,7 +124,7 @@ pub struct SweepResult {
     pub wall_seconds: f64,
 }
 
-/// Runs every point x replication on `threads` threads (all cores when `None`).
+/// Runs every point's replications on `threads` threads (all cores when `None`).
 pub fn run_sweep(
     experiment: &Experiment,
     threads: Option<usize>,
@@ -126,8 +132,19 @@ pub fn run_sweep(
 ) -> anyhow::Result<SweepResult> {
     let started = Instant::now();
     let all: Vec<usize> = (0..experiment.points.len() * experiment.replications as usize).collect();
-    let runs = run_numbered(experiment, &all, threads, progress, &|_, _| Ok(()))?;
-    Ok(sweep_result(experiment, runs, started))
+    let runs = run_numbered(
+        experiment,
+        &all,
+        &BTreeMap::new(),
+        threads,
+        progress,
+        &|_, _| Ok(()),
+    )?;
+    Ok(sweep_result(
+        experiment,
+        runs.into_values().collect(),
+        started,
+    ))
 }
 
 /// The result of a sweep from all its runs, in run order (see `run_lines::run_number`).
@@ -140,57 +157,174 @@ pub fn sweep_result(experiment: &Experiment, runs: Vec<Run>, started: Instant) -
     }
 }
 
-/// Runs the runs numbered `numbers` (point x replications + replication), returned in
-/// that order; `finished` is called with each run as it finishes (the journal).
+/// Runs the points of the runs numbered `numbers` (point x replications + replication):
+/// with fixed replications exactly those runs; with adaptive replications as many of
+/// each point's runs as `replicate` decides. Runs in `resumed` are taken from there
+/// instead of simulated; `finished` is called with each run simulated (the journal).
+/// Returns every run of those points, resumed ones included, by run number.
 pub fn run_numbered(
     experiment: &Experiment,
     numbers: &[usize],
+    resumed: &BTreeMap<usize, Run>,
     threads: Option<usize>,
     progress: bool,
     finished: &(dyn Fn(usize, &Run) -> anyhow::Result<()> + Sync),
-) -> anyhow::Result<Vec<Run>> {
-    let replications = experiment.replications as usize;
+) -> anyhow::Result<BTreeMap<usize, Run>> {
+    let replications = experiment.replications;
     // Every point records its series when any does: a variant that removes the events
     // (`set = { events = [] }`) is compared with the others interval by interval.
     let record_series = experiment.has_timeline();
-    let mut runs_per_point = vec![0usize; experiment.points.len()];
+    let mut candidates: Vec<(usize, Vec<u32>)> = Vec::new();
     for &number in numbers {
-        runs_per_point[number / replications] += 1;
+        let (point, replication) = (
+            number / replications as usize,
+            (number % replications as usize) as u32,
+        );
+        match candidates.last_mut() {
+            Some((last, list)) if *last == point => list.push(replication),
+            _ => candidates.push((point, vec![replication])),
+        }
     }
-    let points_total = runs_per_point.iter().filter(|&&n| n > 0).count();
+    let points_total = candidates.len();
     let bar = progress_bar(numbers.len() as u64, points_total, progress);
-    let done_per_point: Vec<AtomicUsize> =
-        runs_per_point.iter().map(|_| AtomicUsize::new(0)).collect();
     let points_done = AtomicUsize::new(0);
-    let pool = worker_pool(threads)?;
-    let runs = pool.install(|| {
-        numbers
-            .par_iter()
-            .map(|&number| {
-                let point = number / replications;
-                let replication = (number % replications) as u32;
-                let spec = &experiment.points[point].spec;
-                let output = simulate_detailed(spec, RunOptions { replication }, record_series);
-                if done_per_point[point].fetch_add(1, Ordering::Relaxed) + 1
-                    == runs_per_point[point]
-                {
-                    let done = points_done.fetch_add(1, Ordering::Relaxed) + 1;
-                    bar.set_message(format!("{done}/{points_total} points"));
-                }
-                bar.inc(1);
-                let run = Run {
-                    point,
-                    replication,
-                    summary: output.summary,
-                    series: output.series,
-                };
-                finished(number, &run)?;
-                Ok(run)
-            })
-            .collect::<anyhow::Result<Vec<Run>>>()
-    });
+    let point_done = |_point: usize, skipped: usize| {
+        let done = points_done.fetch_add(1, Ordering::Relaxed) + 1;
+        bar.dec_length(skipped as u64);
+        bar.set_message(format!("{done}/{points_total} points"));
+    };
+    let simulate = |point: usize, replication: u32| {
+        let number = point * replications as usize + replication as usize;
+        if let Some(run) = resumed.get(&number) {
+            bar.inc(1);
+            return Ok(run.clone());
+        }
+        let spec = &experiment.points[point].spec;
+        let output = simulate_detailed(spec, RunOptions { replication }, record_series);
+        bar.inc(1);
+        let run = Run {
+            point,
+            replication,
+            summary: output.summary,
+            series: output.series,
+        };
+        finished(number, &run)?;
+        Ok(run)
+    };
+    let runs = in_worker_pool(threads, || {
+        replicate(experiment, &candidates, &simulate, &point_done)
+    })?;
     bar.finish_and_clear();
-    runs
+    Ok(runs?
+        .into_iter()
+        .map(|run| {
+            (
+                run.point * replications as usize + run.replication as usize,
+                run,
+            )
+        })
+        .collect())
+}
+
+/// The one replication rule of every phase that simulates (the grid, the degraded
+/// conditions, the sensitivity walks). `models` lists each model (a point, or an
+/// index into the models `run` knows) with the replications it may get, in order.
+///
+/// With fixed replications every model gets all of them. With adaptive ones each
+/// model gets `min`, then further batches of `min` while its decision is still open
+/// (see `is_decided`), up to the list's end. A model's decisions depend only on its
+/// own runs, and replication k always has the same random streams (common random
+/// numbers), so the runs are the same whatever the thread count, the other models or
+/// the shard. Models run in parallel, and each batch's replications too; the runs
+/// come back model by model, each in replication order. `model_done` is told each
+/// finished model and how many of its replications it did not need.
+pub fn replicate(
+    experiment: &Experiment,
+    models: &[(usize, Vec<u32>)],
+    run: &(dyn Fn(usize, u32) -> anyhow::Result<Run> + Sync),
+    model_done: &(dyn Fn(usize, usize) + Sync),
+) -> anyhow::Result<Vec<Run>> {
+    let per_model = models
+        .par_iter()
+        .map(|(model, allowed)| {
+            let batch = match experiment.adaptive {
+                Some(rule) => rule.min as usize,
+                None => allowed.len(),
+            };
+            let mut runs: Vec<Run> = Vec::with_capacity(allowed.len());
+            while runs.len() < allowed.len() {
+                let next = &allowed[runs.len()..(runs.len() + batch).min(allowed.len())];
+                let fresh = next
+                    .par_iter()
+                    .map(|&replication| run(*model, replication))
+                    .collect::<anyhow::Result<Vec<Run>>>()?;
+                runs.extend(fresh);
+                if let Some(rule) = experiment.adaptive {
+                    let summaries: Vec<&Summary> = runs.iter().map(|r| &r.summary).collect();
+                    if is_decided(&experiment.slo, rule.precision, &summaries).decided {
+                        break;
+                    }
+                }
+            }
+            model_done(*model, allowed.len() - runs.len());
+            Ok(runs)
+        })
+        .collect::<anyhow::Result<Vec<Vec<Run>>>>()?;
+    Ok(per_model.into_iter().flatten().collect())
+}
+
+/// Where a model's SLO decision stands after its replications so far.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Precision {
+    /// Half-width of the 95% interval of p99 over its mean (NaN without data).
+    pub latency_p99: f64,
+    /// Half-width of the 95% interval of the error rate over its mean (0 when all are 0).
+    pub error_rate: f64,
+    /// No further replication can change the verdict, or both intervals are within
+    /// the precision asked for.
+    pub decided: bool,
+}
+
+/// The adaptive rule: a model is decided when the 95% interval of p99 or of the error
+/// rate lies wholly above the SLO (it fails whatever follows), when a replication had
+/// no successful request (it fails too), or when each of the two intervals lies wholly
+/// within the SLO or has a relative half-width of at most `precision`.
+pub fn is_decided(slo: &Slo, precision: f64, summaries: &[&Summary]) -> Precision {
+    let metric = |f: &dyn Fn(&Summary) -> f64| {
+        estimate(
+            &summaries.iter().map(|s| f(s)).collect::<Vec<_>>(),
+            CONFIDENCE,
+        )
+    };
+    let p99 = metric(&|s| s.latency_ms.p99);
+    let errors = metric(&|s| s.error_rate);
+    let relative = |e: &Estimate| match e.half_width {
+        0.0 => 0.0,
+        h => h / e.mean.abs(),
+    };
+    let above = |e: &Estimate, limit: f64| e.lo > limit;
+    let settled = |e: &Estimate, limit: f64| e.hi <= limit || relative(e) <= precision;
+    let decided = p99.samples < summaries.len()
+        || above(&p99, slo.latency_p99_ms)
+        || above(&errors, slo.error_rate)
+        || (settled(&p99, slo.latency_p99_ms) && settled(&errors, slo.error_rate));
+    Precision {
+        latency_p99: relative(&p99),
+        error_rate: relative(&errors),
+        decided,
+    }
+}
+
+/// Runs `work` on `threads` worker threads: on the pool the caller already runs on
+/// (planning runs its phases side by side there), or on a new one.
+pub fn in_worker_pool<R: Send>(
+    threads: Option<usize>,
+    work: impl FnOnce() -> R + Send,
+) -> anyhow::Result<R> {
+    if rayon::current_thread_index().is_some() {
+        return Ok(work());
+    }
+    Ok(worker_pool(threads)?.install(work))
 }
 
 fn worker_pool(threads: Option<usize>) -> anyhow::Result<rayon::ThreadPool> {
@@ -222,18 +356,51 @@ fn progress_bar(total_runs: u64, points: usize, enabled: bool) -> ProgressBar {
     })
 }
 
+/// The runs of each point: `runs` in run order, cut where the point changes.
+fn runs_by_point(points: usize, runs: &[Run]) -> Vec<&[Run]> {
+    let mut rest = runs;
+    (0..points)
+        .map(|point| {
+            let count = rest.iter().take_while(|r| r.point == point).count();
+            let (these, after) = rest.split_at(count);
+            rest = after;
+            these
+        })
+        .collect()
+}
+
+/// A point's mean series over its runs, the alerts it fires and the experiment's
+/// phases measured on it (all empty for models without a timeline).
+fn point_series(
+    experiment: &Experiment,
+    spec: &SystemSpec,
+    runs: &[Run],
+) -> (Vec<IntervalSample>, Vec<AlertFiring>, Vec<PhaseStats>) {
+    let series = mean_series(&runs.iter().map(|r| r.series.as_slice()).collect::<Vec<_>>());
+    let interval_s = spec.simulation.sample_interval.as_secs_f64();
+    let alerts = evaluate_alerts(&spec.timeline.alerts, &series, interval_s);
+    let phases = if series.is_empty() {
+        Vec::new()
+    } else {
+        experiment
+            .phases
+            .iter()
+            .map(|p| phase_stats(&p.name, p.from_s, p.to_s, &series))
+            .collect()
+    };
+    (series, alerts, phases)
+}
+
 /// Mean and 95% interval of each key metric per point, and the SLO verdict.
 pub fn aggregate(experiment: &Experiment, runs: &[Run]) -> Vec<PointResult> {
-    let replications = experiment.replications as usize;
     experiment
         .points
         .iter()
+        .zip(runs_by_point(experiment.points.len(), runs))
         .enumerate()
-        .map(|(index, point)| {
-            let summaries: Vec<&Summary> = runs[index * replications..(index + 1) * replications]
-                .iter()
-                .map(|r| &r.summary)
-                .collect();
+        .map(|(index, (point, point_runs))| {
+            let replications = point_runs.len();
+            let summaries: Vec<&Summary> = point_runs.iter().map(|r| &r.summary).collect();
             let metric = |f: &dyn Fn(&Summary) -> f64| {
                 estimate(
                     &summaries.iter().map(|s| f(s)).collect::<Vec<_>>(),
@@ -241,6 +408,11 @@ pub fn aggregate(experiment: &Experiment, runs: &[Run]) -> Vec<PointResult> {
                 )
             };
             let spec = &point.spec;
+            let precision = is_decided(
+                &experiment.slo,
+                experiment.adaptive.map_or(0.0, |a| a.precision),
+                &summaries,
+            );
             let instances = spec.fleet.instances;
             let latency_p99_ms = metric(&|s| s.latency_ms.p99);
             let error_rate = metric(&|s| s.error_rate);
@@ -252,25 +424,11 @@ pub fn aggregate(experiment: &Experiment, runs: &[Run]) -> Vec<PointResult> {
             let surge_instances = experiment.surge_for(instances);
             let fleet_connections = shared_connections_needed(experiment, spec);
             let feasible = fits_the_database(spec, fleet_connections);
-            let series = mean_series(
-                &runs[index * replications..(index + 1) * replications]
-                    .iter()
-                    .map(|r| r.series.as_slice())
-                    .collect::<Vec<_>>(),
-            );
-            let interval_s = spec.simulation.sample_interval.as_secs_f64();
-            let alerts = evaluate_alerts(&spec.timeline.alerts, &series, interval_s);
-            let phases = if series.is_empty() {
-                Vec::new()
-            } else {
-                experiment
-                    .phases
-                    .iter()
-                    .map(|p| phase_stats(&p.name, p.from_s, p.to_s, &series))
-                    .collect()
-            };
+            let (series, alerts, phases) = point_series(experiment, spec, point_runs);
             PointResult {
                 index,
+                replications: replications as u32,
+                precision,
                 unstable_runs: summaries.iter().filter(|s| s.unstable.is_some()).count() as u32,
                 variant: point.variant,
                 series,
@@ -462,37 +620,46 @@ pub struct Verdict {
     pub slo_pass: bool,
 }
 
-/// Simulates each model with the experiment's replications, in parallel and in a
-/// fixed order (results do not depend on the thread count), and judges it against the SLO.
+/// Simulates each model with the experiment's replications (adaptive ones where the
+/// experiment asks for them, through `replicate`), in parallel and in a fixed order
+/// (results do not depend on the thread count), and judges it against the SLO.
 pub fn evaluate_specs(
     experiment: &Experiment,
     specs: &[SystemSpec],
     threads: Option<usize>,
 ) -> anyhow::Result<Vec<Verdict>> {
-    let replications = experiment.replications as usize;
-    let pool = worker_pool(threads)?;
-    let summaries: Vec<Summary> = pool.install(|| {
-        (0..specs.len() * replications)
-            .into_par_iter()
-            .map(|task| {
-                let spec = &specs[task / replications];
-                let replication = (task % replications) as u32;
-                simulate_detailed(spec, RunOptions { replication }, false).summary
-            })
-            .collect()
-    });
-    Ok(summaries
-        .chunks(replications.max(1))
+    let all: Vec<u32> = (0..experiment.replications).collect();
+    let models: Vec<(usize, Vec<u32>)> = (0..specs.len()).map(|m| (m, all.clone())).collect();
+    let simulate = |model: usize, replication: u32| {
+        let output = simulate_detailed(&specs[model], RunOptions { replication }, false);
+        Ok(Run {
+            point: model,
+            replication,
+            summary: output.summary,
+            series: Vec::new(),
+        })
+    };
+    let runs = in_worker_pool(threads, || {
+        replicate(experiment, &models, &simulate, &|_, _| {})
+    })??;
+    Ok(runs_by_point(specs.len(), &runs)
+        .into_iter()
         .map(|runs| {
             let latency_p99_ms = estimate(
-                &runs.iter().map(|s| s.latency_ms.p99).collect::<Vec<_>>(),
+                &runs
+                    .iter()
+                    .map(|r| r.summary.latency_ms.p99)
+                    .collect::<Vec<_>>(),
                 CONFIDENCE,
             );
             let error_rate = estimate(
-                &runs.iter().map(|s| s.error_rate).collect::<Vec<_>>(),
+                &runs
+                    .iter()
+                    .map(|r| r.summary.error_rate)
+                    .collect::<Vec<_>>(),
                 CONFIDENCE,
             );
-            let slo_pass = passes(&experiment.slo, &latency_p99_ms, &error_rate, replications);
+            let slo_pass = passes(&experiment.slo, &latency_p99_ms, &error_rate, runs.len());
             Verdict {
                 latency_p99_ms,
                 error_rate,
@@ -500,4 +667,53 @@ pub fn evaluate_specs(
             }
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runs(p99_ms: &[f64], error_rate: &[f64]) -> Vec<Summary> {
+        p99_ms
+            .iter()
+            .zip(error_rate)
+            .map(|(&p99, &errors)| {
+                let mut s = Summary {
+                    error_rate: errors,
+                    ..Summary::default()
+                };
+                s.latency_ms.p99 = p99;
+                s
+            })
+            .collect()
+    }
+
+    fn decided(p99_ms: &[f64], error_rate: &[f64]) -> Precision {
+        let slo = Slo {
+            latency_p99_ms: 300.0,
+            error_rate: 0.001,
+        };
+        let summaries = runs(p99_ms, error_rate);
+        is_decided(&slo, 0.05, &summaries.iter().collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn a_point_is_decided_when_its_intervals_settle_the_slo() {
+        // Wholly within the SLO: p99 100 ± 3.5 (t = 4.30, s = 1.41), no errors.
+        let clear = decided(&[99.0, 100.0, 101.0], &[0.0; 3]);
+        assert!(clear.decided);
+        assert_eq!(clear.error_rate, 0.0);
+        assert!((clear.latency_p99 - 4.303 * 1.0 / 3f64.sqrt() / 100.0).abs() < 1e-3);
+        // Wholly above on p99 alone: fails whatever the error rate does.
+        assert!(decided(&[400.0, 410.0, 420.0], &[0.0, 0.01, 0.0]).decided);
+        // Straddling the SLO, wide: open.
+        let open = decided(&[250.0, 300.0, 350.0], &[0.0; 3]);
+        assert!(!open.decided && open.latency_p99 > 0.05);
+        // Straddling but within ±5%: measured closely enough.
+        assert!(decided(&[299.0, 300.0, 301.0], &[0.0; 3]).decided);
+        // The error rate straddles its SLO widely: open although p99 is clear.
+        assert!(!decided(&[100.0, 100.0, 100.0], &[0.0, 0.002, 0.0]).decided);
+        // A replication without successes fails the point: decided.
+        assert!(decided(&[100.0, f64::NAN, 100.0], &[0.0, 1.0, 0.0]).decided);
+    }
 }

@@ -24,16 +24,25 @@ fn journal_lines(journal: &Path) -> usize {
 
 #[test]
 fn a_sweep_killed_midway_resumes_to_the_same_bytes() {
+    killed_midway_resumes_to_the_same_bytes("small.toml");
+}
+
+#[test]
+fn an_adaptive_sweep_killed_midway_resumes_to_the_same_bytes() {
+    killed_midway_resumes_to_the_same_bytes("small-adaptive.toml");
+}
+
+fn killed_midway_resumes_to_the_same_bytes(experiment: &str) {
     let root = tempfile::tempdir().unwrap();
     let reference = root.path().join("reference");
-    sweep("small.toml", &reference, &["--threads", "1"]).success();
+    sweep(experiment, &reference, &["--threads", "1"]).success();
 
     let out = root.path().join("review");
     let journal = root.path().join(".review.poolsim-journal");
     let mut child = std::process::Command::cargo_bin("poolsim")
         .unwrap()
         .arg("sweep")
-        .arg(fixture("small.toml"))
+        .arg(fixture(experiment))
         .args(["--out"])
         .arg(&out)
         .args(["--quiet", "--threads", "1"])
@@ -53,7 +62,7 @@ fn a_sweep_killed_midway_resumes_to_the_same_bytes() {
     }
 
     // While it runs, a second sweep into the same directory is refused.
-    let second = sweep("small.toml", &out, &[]).code(2);
+    let second = sweep(experiment, &out, &[]).code(2);
     let message = String::from_utf8_lossy(&second.get_output().stderr).into_owned();
     assert!(message.contains("another poolsim"), "{message}");
 
@@ -66,7 +75,7 @@ fn a_sweep_killed_midway_resumes_to_the_same_bytes() {
     let resumed = Command::cargo_bin("poolsim")
         .unwrap()
         .arg("sweep")
-        .arg(fixture("small.toml"))
+        .arg(fixture(experiment))
         .arg("--out")
         .arg(&out)
         .args(["--resume", "--threads", "2"])

@@ -60,6 +60,11 @@ fn three_shards_merged_are_byte_identical_to_one_sweep() {
 }
 
 #[test]
+fn three_shards_of_an_adaptive_sweep_merged_are_byte_identical_to_one_sweep() {
+    three_shards_and_a_merge_equal_one_sweep("small-adaptive.toml");
+}
+
+#[test]
 fn three_shards_of_a_timeline_sweep_merge_to_the_same_series_and_charts() {
     three_shards_and_a_merge_equal_one_sweep("events.toml");
 }

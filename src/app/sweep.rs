@@ -33,9 +33,13 @@ pub fn run_sweep_command(args: &SweepArgs) -> Result<ExitCode, AppError> {
         .collect();
     let experiment = Experiment::load_with(&args.experiment, args.seed, &overrides)?;
     let (mut events, mut memory_bytes) = (0.0, 0.0_f64);
+    // Adaptive replications: the `min` every point gets (most points stop there).
+    let replications = experiment
+        .adaptive
+        .map_or(experiment.replications, |a| a.min);
     for point in &experiment.points {
         let budget = crate::model::budget::estimate(&point.spec, experiment.has_timeline());
-        events += budget.events * f64::from(experiment.replications);
+        events += budget.events * f64::from(replications);
         memory_bytes = memory_bytes.max(budget.memory_bytes);
     }
     if let Some(why) = args.limits.limits().check(events, memory_bytes) {
@@ -74,9 +78,12 @@ pub fn run_sweep_command(args: &SweepArgs) -> Result<ExitCode, AppError> {
         if !args.quiet {
             console::err(&format!(
                 "{} runs ({} points x {} replications{}) in {:.1} s; wrote {} files to {}\n",
-                runs_total,
+                published.result.runs.len(),
                 published.result.points.len(),
-                experiment.replications,
+                match experiment.adaptive {
+                    Some(rule) => format!("{} to {} adaptive", rule.min, experiment.replications),
+                    None => experiment.replications.to_string(),
+                },
                 match resumed {
                     0 => String::new(),
                     n => format!(", {n} resumed from the journal"),
@@ -134,25 +141,20 @@ fn run_journaled(
             journal.path().display()
         ));
     }
-    let mut runs: BTreeMap<usize, Run> = opened
+    let resumed_runs: BTreeMap<usize, Run> = opened
         .finished
         .into_iter()
         .filter(|(number, _)| numbers.binary_search(number).is_ok())
         .collect();
-    let resumed = runs.len();
-    let todo: Vec<usize> = numbers
-        .iter()
-        .copied()
-        .filter(|n| !runs.contains_key(n))
-        .collect();
-    let fresh = run_numbered(
+    let resumed = resumed_runs.len();
+    let runs = run_numbered(
         experiment,
-        &todo,
+        numbers,
+        &resumed_runs,
         args.threads,
         !args.quiet,
         &|number, run| journal.append(number, run),
     )?;
-    runs.extend(todo.into_iter().zip(fresh));
     Ok((runs, journal, resumed))
 }
 

@@ -17,12 +17,15 @@ use super::overrides::get_number;
 use super::sweep_values::{expand, is_defaultable_number, number_value, SweepValues};
 use super::uncertainty::{check_uncertainty, UncertainInput};
 
+mod replications;
+pub use replications::Adaptive;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ExperimentFile {
     model: String,
-    #[serde(default = "default_replications")]
-    replications: u32,
+    /// A number, or `{ min, max, precision }` (see `replications::check`).
+    replications: Option<Value>,
     simulation: Option<Table>,
     #[serde(default)]
     sweep: BTreeMap<String, SweepValues>,
@@ -91,10 +94,6 @@ struct OutputSection {
     charts: Option<Vec<String>>,
 }
 
-fn default_replications() -> u32 {
-    5
-}
-
 /// The service-level objective every point is judged against.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Slo {
@@ -156,7 +155,10 @@ pub struct Experiment {
     pub model: ModelSource,
     /// The model as written (experiment simulation overrides applied, no sweep values).
     pub baseline: SystemSpec,
+    /// Replications per point: all of them, or the most adaptive replications give.
     pub replications: u32,
+    /// Adaptive replications (None: every point gets `replications`).
+    pub adaptive: Option<Adaptive>,
     /// At least one; a single unnamed variant when the file has none.
     pub variants: Vec<Variant>,
     pub phases: Vec<Phase>,
@@ -209,7 +211,8 @@ impl Experiment {
         let file: ExperimentFile = deserialize_table(path, &text, table)?;
         let c = Checker { path, text: &text };
         let model = c.read_model(&file.model)?;
-        c.check_replications(file.replications)?;
+        let replications = replications::check(file.replications.as_ref())
+            .map_err(|(field, message, hint)| c.err(&field, message, hint))?;
         let mut base_overrides: Vec<(String, Value)> = Vec::new();
         for (key, value) in file.simulation.iter().flatten() {
             base_overrides.push((format!("simulation.{key}"), value.clone()));
@@ -244,13 +247,14 @@ impl Experiment {
         let out_dir = c.out_dir(file.output.dir.as_deref(), &name)?;
         let variants = c.variants(file.variants.as_deref().unwrap_or_default())?;
         let phases = c.phases(file.phases.as_deref().unwrap_or_default())?;
-        let points = c.points(&model, &base_overrides, &variants, &axes, file.replications)?;
+        let points = c.points(&model, &base_overrides, &variants, &axes, replications.max)?;
         Ok(Experiment {
             path: path.to_path_buf(),
             name,
             model,
             baseline,
-            replications: file.replications,
+            replications: replications.max,
+            adaptive: replications.adaptive,
             variants,
             phases,
             axes,
@@ -323,24 +327,6 @@ impl Checker<'_> {
                 e
             }
         })
-    }
-
-    fn check_replications(&self, replications: u32) -> Result<(), InputError> {
-        if replications < 2 {
-            return Err(self.err(
-                "replications",
-                format!("{replications} replication(s) give no confidence interval"),
-                "use at least 2 (5 or more for stable recommendations)",
-            ));
-        }
-        if replications > 1000 {
-            return Err(self.err(
-                "replications",
-                format!("{replications} replications per point is more than any review needs"),
-                "use 5 to 30",
-            ));
-        }
-        Ok(())
     }
 
     fn baseline(

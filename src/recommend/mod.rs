@@ -16,7 +16,7 @@ pub mod services;
 use serde::Serialize;
 
 use crate::config::experiment::{Experiment, Objective};
-use crate::sweep::{growth_axis, pool_axis, PointResult};
+use crate::sweep::{growth_axis, in_worker_pool, pool_axis, PointResult};
 pub use alerts::AlertThresholds;
 use alerts::{alert_thresholds, Replay};
 pub use capacity::SizeCapacity;
@@ -537,23 +537,38 @@ fn scenario(
     let why = why_recommended(experiment, &sizes, current.as_ref(), recommended, floor);
     let runway = runway_of(experiment, &sizes, current.as_ref(), recommended, &growths);
     let measured = recommended.or(current.as_ref().map(|c| c.pool_size));
-    let sensitivity = match degraded {
-        true => sensitivity::analyse(experiment, &complete, &sizes, measured, planned, threads)?,
-        false => None,
-    };
     let replay = if degraded { Replay::Run } else { Replay::Skip };
-    let alerts_current =
-        alert_thresholds(experiment, points, &growths, &sizes, current_size, replay);
+    let alerts_at =
+        |size: u32| alert_thresholds(experiment, points, &growths, &sizes, size, replay);
+    let other_size = recommended.filter(|&size| size != current_size);
+    // The surge replays are single long runs: they run beside the sensitivity walks,
+    // not after them, so the threads have work while each waits for its last run.
+    let (sensitivity, (alerts_current, alerts_other)) = in_worker_pool(threads, || {
+        rayon::join(
+            || match degraded {
+                true => {
+                    sensitivity::analyse(experiment, &complete, &sizes, measured, planned, threads)
+                }
+                false => Ok(None),
+            },
+            || {
+                rayon::join(
+                    || alerts_at(current_size),
+                    || other_size.and_then(alerts_at),
+                )
+            },
+        )
+    })?;
+    let sensitivity = sensitivity?;
     Ok(Scenario {
         variant: String::new(),
         fixed,
         current_carries_growth: current.as_ref().and_then(|c| c.carries),
         current_passes_planned_growth: passes_planned,
         current_reason: reason,
-        alerts_recommended: match recommended {
-            Some(size) if size == current_size => alerts_current.clone(),
-            Some(size) => alert_thresholds(experiment, points, &growths, &sizes, size, replay),
-            None => None,
+        alerts_recommended: match other_size {
+            Some(_) => alerts_other,
+            None => recommended.and(alerts_current.clone()),
         },
         alerts_current,
         levels,

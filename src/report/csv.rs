@@ -152,6 +152,18 @@ pub fn points_csv(experiment: &Experiment, points: &[PointResult]) -> anyhow::Re
         ]
         .map(String::from),
     );
+    let adaptive = experiment.adaptive.is_some();
+    if adaptive {
+        header.extend(
+            [
+                "replications",
+                "latency_p99_rel_precision",
+                "error_rate_rel_precision",
+                "decided",
+            ]
+            .map(String::from),
+        );
+    }
     if let Some(first) = points.first() {
         header.extend(service_header(first));
     }
@@ -177,6 +189,14 @@ pub fn points_csv(experiment: &Experiment, points: &[PointResult]) -> anyhow::Re
             p.slo_pass.to_string(),
             p.unstable_runs.to_string(),
         ]);
+        if adaptive {
+            row.extend([
+                p.replications.to_string(),
+                number(p.precision.latency_p99),
+                number(p.precision.error_rate),
+                p.precision.decided.to_string(),
+            ]);
+        }
         row.extend(service_row(p));
         writer.write_record(&row)?;
     }

@@ -472,7 +472,11 @@ fn capacity_sections(
         })
         .collect();
     let _ = writeln!(out_inner, "## Results\n");
-    let _ = writeln!(out_inner, "Each cell is the mean over {} replications; ✓ means the upper 95% confidence bounds of p99 and error rate are both within the SLO.\n", experiment.replications);
+    let over = match experiment.adaptive {
+        Some(_) => "each point's replications (adaptive: see Method)".to_string(),
+        None => format!("{} replications", experiment.replications),
+    };
+    let _ = writeln!(out_inner, "Each cell is the mean over {over}; ✓ means the upper 95% confidence bounds of p99 and error rate are both within the SLO.\n");
     matrix(
         out_inner,
         "p99 latency of successful requests",
@@ -552,15 +556,22 @@ fn method(out: &mut String, experiment: &Experiment, points: &[PointResult]) {
         b.database.cores,
         b.database.max_connections
     );
+    let replications = match experiment.adaptive {
+        Some(rule) => format!(
+            "{} to {} adaptive replications",
+            rule.min, experiment.replications
+        ),
+        None => format!("{} replications", experiment.replications),
+    };
     let _ = writeln!(
         out,
-        "- {} points x {} replications; horizon {} with the first {} excluded; seed {}. Confidence intervals are Student-t 95% over replications.",
+        "- {} points x {replications}; horizon {} with the first {} excluded; seed {}. Confidence intervals are Student-t 95% over replications.",
         points.len(),
-        experiment.replications,
         format_duration(b.simulation.horizon),
         format_duration(b.simulation.warmup),
         b.simulation.seed
     );
+    adaptive_replications(out, experiment, points);
     let _ = writeln!(out, "- Every point uses the same random streams per replication (common random numbers), so differences between pool sizes are not noise in the arrivals.");
     let _ = writeln!(out, "- Reproduce with `poolsim sweep {}`. Raw data: [points.csv](points.csv), [runs.csv](runs.csv), [recommendations.json](recommendations.json).", experiment.path.display());
 }
@@ -718,4 +729,49 @@ fn phase_cell(phase: Option<&crate::stats::series::PhaseStats>, slo_ms: f64) -> 
         "p99 –".into()
     };
     format!("{}{kind} · {p99}", percent(phase.failed_fraction))
+}
+
+/// With adaptive replications: the rule, how many replications the points got, and
+/// which points reached the maximum with their decision still open.
+fn adaptive_replications(out: &mut String, experiment: &Experiment, points: &[PointResult]) {
+    let Some(rule) = experiment.adaptive else {
+        return;
+    };
+    let mut counts: Vec<u32> = points.iter().map(|p| p.replications).collect();
+    counts.sort_unstable();
+    let (Some(least), Some(most)) = (counts.first(), counts.last()) else {
+        return;
+    };
+    let median = counts[counts.len() / 2];
+    let _ = writeln!(
+        out,
+        "- Adaptive replications: every point got {}, then {} more at a time while its SLO decision was open (the 95% intervals of p99 and error rate neither wholly on one side of the SLO nor within ±{}% of the mean), up to {}. Points got {least} to {most} replications (median {median}); the reached precision of each is in [points.csv](points.csv).",
+        rule.min,
+        rule.min,
+        rule.precision * 100.0,
+        experiment.replications
+    );
+    let open: Vec<String> = points
+        .iter()
+        .filter(|p| !p.precision.decided)
+        .map(|p| {
+            format!(
+                "pool {} at {}x (p99 ±{:.0}%, error rate ±{:.0}%)",
+                p.pool_size,
+                p.growth,
+                p.precision.latency_p99 * 100.0,
+                p.precision.error_rate * 100.0
+            )
+        })
+        .collect();
+    let _ = match open.is_empty() {
+        true => writeln!(out, "- Every point's decision was settled."),
+        false => writeln!(
+            out,
+            "- {} point(s) reached {} replications still undecided (judged on the upper bound, as always): {}.",
+            open.len(),
+            experiment.replications,
+            open.join("; ")
+        ),
+    };
 }

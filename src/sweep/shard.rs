@@ -144,45 +144,76 @@ pub fn estimated_cost(spec: &SystemSpec) -> u64 {
     (arrivals as u64).max(1)
 }
 
-/// Refuses more shards than runs (shards beyond that would be empty, and the
-/// split's memory grows with the count).
+/// How many runs go to a shard together: one, or with adaptive replications every
+/// run a point may get (its replications are decided from its own runs, so a point
+/// is never split).
+fn runs_per_unit(experiment: &Experiment) -> usize {
+    match experiment.adaptive {
+        Some(_) => experiment.replications as usize,
+        None => 1,
+    }
+}
+
+/// Refuses more shards than runs (or, with adaptive replications, points): shards
+/// beyond that would be empty, and the split's memory grows with the count.
 pub fn check_count(experiment: &Experiment, count: u32) -> Result<(), String> {
-    let runs = experiment.points.len() * experiment.replications as usize;
-    if count as usize > runs {
+    let units =
+        experiment.points.len() * experiment.replications as usize / runs_per_unit(experiment);
+    if count as usize > units {
+        let what = match experiment.adaptive {
+            Some(_) => "points (adaptive replications keep a point's runs together)",
+            None => "runs",
+        };
         return Err(format!(
-            "--shard: {count} shards for {runs} runs; use at most {runs} shards"
+            "--shard: {count} shards for {units} {what}; use at most {units} shards"
         ));
     }
     Ok(())
 }
 
-/// The run numbers of each shard (index 0 is shard 1), each in increasing order.
+/// The run numbers of each shard (index 0 is shard 1), each in increasing order; with
+/// adaptive replications every run a shard's points may get (it runs those it needs).
 pub fn split_runs(experiment: &Experiment, count: u32) -> Vec<Vec<usize>> {
     let replications = experiment.replications as usize;
-    let mut runs: Vec<(u64, usize)> = (0..experiment.points.len() * replications)
-        .map(|run| {
-            (
-                estimated_cost(&experiment.points[run / replications].spec),
-                run,
-            )
+    let unit = runs_per_unit(experiment);
+    let mut units: Vec<(u64, usize)> = (0..experiment.points.len() * replications / unit)
+        .map(|first| {
+            let run = first * unit;
+            let cost = estimated_cost(&experiment.points[run / replications].spec);
+            (cost.saturating_mul(unit as u64), first)
         })
         .collect();
-    runs.sort_by_key(|&(cost, run)| (Reverse(cost), run));
+    units.sort_by_key(|&(cost, unit)| (Reverse(cost), unit));
     let mut shards = vec![Vec::new(); count as usize];
     // The least loaded shard first; ties go to the lower shard.
     let mut loads: BinaryHeap<Reverse<(u64, usize)>> =
         (0..count as usize).map(|s| Reverse((0, s))).collect();
-    for (cost, run) in runs {
+    for (cost, first) in units {
         let Some(Reverse((load, shard))) = loads.pop() else {
             break;
         };
-        shards[shard].push(run);
+        shards[shard].extend(first * unit..(first + 1) * unit);
         loads.push(Reverse((load.saturating_add(cost), shard)));
     }
     for runs in &mut shards {
         runs.sort_unstable();
     }
     shards
+}
+
+/// Whether a part holding the runs `held` holds exactly the share `share`: every run
+/// of it, or with adaptive replications some runs of every point of it and no others.
+fn holds_share(experiment: &Experiment, held: &[usize], share: &[usize]) -> bool {
+    if experiment.adaptive.is_none() {
+        return held == share;
+    }
+    let replications = experiment.replications as usize;
+    let points = |runs: &[usize]| {
+        let mut points: Vec<usize> = runs.iter().map(|r| r / replications).collect();
+        points.dedup();
+        points
+    };
+    held.iter().all(|r| share.binary_search(r).is_ok()) && points(held) == points(share)
 }
 
 /// `shard.toml`: which sweep a part belongs to and which share of it it holds.
@@ -403,7 +434,7 @@ pub fn assemble(experiment: &Experiment, mut parts: Vec<Part>) -> Result<Vec<Run
     let mut runs = Vec::with_capacity(experiment.points.len() * experiment.replications as usize);
     for (part, share) in parts.into_iter().zip(&shares) {
         let held: Vec<usize> = part.runs.keys().copied().collect();
-        if &held != share {
+        if !holds_share(experiment, &held, share) {
             return Err(InputError::new(
                 &part.dir.join(RUNS),
                 format!(
@@ -472,6 +503,37 @@ mod tests {
         }
         assert!(check_count(&experiment, total as u32).is_ok());
         assert!(check_count(&experiment, total as u32 + 1).is_err());
+    }
+
+    #[test]
+    fn adaptive_replications_keep_each_points_runs_in_one_shard() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sweep/small-adaptive.toml");
+        let experiment = Experiment::load(&path).unwrap();
+        let replications = experiment.replications as usize;
+        let points = experiment.points.len();
+        let shares = split_runs(&experiment, 3);
+        let mut all: Vec<usize> = shares.concat();
+        all.sort_unstable();
+        assert_eq!(all, (0..points * replications).collect::<Vec<_>>());
+        for share in &shares {
+            for &run in share {
+                let point = run / replications;
+                assert!((point * replications..(point + 1) * replications)
+                    .all(|r| share.binary_search(&r).is_ok()));
+            }
+        }
+        // A part holding some runs of each of its points holds its share.
+        let first_two: Vec<usize> = shares[0]
+            .iter()
+            .copied()
+            .filter(|r| r % replications < 2)
+            .collect();
+        assert!(holds_share(&experiment, &first_two, &shares[0]));
+        assert!(!holds_share(&experiment, &first_two[2..], &shares[0]));
+        assert!(!holds_share(&experiment, &shares[1], &shares[0]));
+        assert!(check_count(&experiment, points as u32).is_ok());
+        assert!(check_count(&experiment, points as u32 + 1).is_err());
     }
 
     #[test]
