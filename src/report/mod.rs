@@ -11,6 +11,7 @@ pub mod line_chart;
 pub mod markdown;
 pub mod output;
 pub mod plotting;
+pub mod pool_metrics;
 pub mod sensitivity;
 pub mod services;
 pub mod table;
