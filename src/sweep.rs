@@ -21,7 +21,7 @@ use crate::stats::confidence::{estimate, Estimate};
 use crate::stats::series::{
     evaluate_alerts, mean_series, phase_stats, AlertFiring, IntervalSample, PhaseStats,
 };
-use crate::stats::summary::Summary;
+use crate::stats::summary::{ServiceSummary, Summary};
 
 pub mod journal;
 pub mod run_lines;
@@ -93,6 +93,28 @@ pub struct PointResult {
     pub phases: Vec<PhaseStats>,
     /// Database connects refused, mean per replication.
     pub db_connect_refusals: f64,
+    /// Each service's own figures when several share the database (empty otherwise).
+    pub services: Vec<ServicePoint>,
+}
+
+/// One service's aggregated figures at a point of a `[[services]]` model.
+#[derive(Debug, Clone)]
+pub struct ServicePoint {
+    pub name: String,
+    pub pool_size: u32,
+    pub instances: u32,
+    pub growth: f64,
+    pub latency_p99_ms: Estimate,
+    pub latency_p50_ms: Estimate,
+    pub error_rate: Estimate,
+    pub throughput_rps: Estimate,
+    pub pool_wait_mean_ms: Estimate,
+    /// Largest over the replications.
+    pub peak_pool_connections: u32,
+    /// Database connects this service's pools had refused, mean per replication.
+    pub db_connect_refusals: f64,
+    /// Whether this service's simulated p99 and error rate meet the SLO.
+    pub simulated_slo_pass: bool,
 }
 
 /// Everything a sweep produced.
@@ -394,11 +416,13 @@ pub fn aggregate(experiment: &Experiment, runs: &[Run]) -> Vec<PointResult> {
             let instances = spec.fleet.instances;
             let latency_p99_ms = metric(&|s| s.latency_ms.p99);
             let error_rate = metric(&|s| s.error_rate);
+            let services = service_points(experiment, spec, &summaries);
             let simulated_slo_pass =
-                passes(&experiment.slo, &latency_p99_ms, &error_rate, replications);
+                passes(&experiment.slo, &latency_p99_ms, &error_rate, replications)
+                    && services.iter().all(|s| s.simulated_slo_pass);
             let db = &spec.database;
             let surge_instances = experiment.surge_for(instances);
-            let fleet_connections = connections_needed(spec, surge_instances);
+            let fleet_connections = shared_connections_needed(experiment, spec);
             let feasible = fits_the_database(spec, fleet_connections);
             let (series, alerts, phases) = point_series(experiment, spec, point_runs);
             PointResult {
@@ -424,20 +448,7 @@ pub fn aggregate(experiment: &Experiment, runs: &[Run]) -> Vec<PointResult> {
                 error_rate,
                 pool_wait_mean_ms: metric(&|s| s.pool_wait_ms.mean),
                 p_wait: metric(&|s| s.p_wait),
-                pool_pending: metric(&|s| {
-                    let acquisitions_per_s = s.diagnostics.acquisitions as f64
-                        / spec
-                            .simulation
-                            .horizon
-                            .saturating_sub(spec.simulation.warmup)
-                            .as_secs_f64();
-                    let wait_s = if s.pool_wait_ms.mean.is_nan() {
-                        0.0
-                    } else {
-                        s.pool_wait_ms.mean / 1e3
-                    };
-                    acquisitions_per_s * wait_s / instances as f64
-                }),
+                pool_pending: metric(&|s| pool_pending(spec, instances, s)),
                 pool_utilization: metric(&|s| s.pool_utilization),
                 db_utilization: metric(&|s| s.db_utilization),
                 throughput_rps: metric(&|s| s.throughput_rps),
@@ -455,9 +466,97 @@ pub fn aggregate(experiment: &Experiment, runs: &[Run]) -> Vec<PointResult> {
                 feasible,
                 simulated_slo_pass,
                 slo_pass: simulated_slo_pass && feasible,
+                services,
             }
         })
         .collect()
+}
+
+/// Mean waiters per pool in one run (Little's law: acquisitions per second per pool x mean wait).
+fn pool_pending(spec: &SystemSpec, instances: u32, s: &Summary) -> f64 {
+    let acquisitions_per_s = s.diagnostics.acquisitions as f64
+        / spec
+            .simulation
+            .horizon
+            .saturating_sub(spec.simulation.warmup)
+            .as_secs_f64();
+    let wait_s = if s.pool_wait_ms.mean.is_nan() {
+        0.0
+    } else {
+        s.pool_wait_ms.mean / 1e3
+    };
+    acquisitions_per_s * wait_s / instances as f64
+}
+
+/// Each service's figures at one point (with several services, a point meets the SLO
+/// only when every service does), from its replications' summaries (empty for a
+/// single-service model).
+fn service_points(
+    experiment: &Experiment,
+    spec: &SystemSpec,
+    summaries: &[&Summary],
+) -> Vec<ServicePoint> {
+    if !spec.is_multi_service() {
+        return Vec::new();
+    }
+    spec.services()
+        .enumerate()
+        .map(|(k, service)| {
+            let named: Vec<&ServiceSummary> = summaries.iter().map(|s| &s.services[k]).collect();
+            let own: Vec<&Summary> = named.iter().map(|s| &s.summary).collect();
+            let metric = |f: &dyn Fn(&Summary) -> f64| {
+                estimate(&own.iter().map(|s| f(s)).collect::<Vec<_>>(), CONFIDENCE)
+            };
+            let latency_p99_ms = metric(&|s| s.latency_ms.p99);
+            let error_rate = metric(&|s| s.error_rate);
+            ServicePoint {
+                name: service.name.to_string(),
+                pool_size: service.pool.size_setting,
+                instances: service.fleet.instances,
+                growth: service.traffic.growth,
+                simulated_slo_pass: passes(
+                    &experiment.slo,
+                    &latency_p99_ms,
+                    &error_rate,
+                    own.len(),
+                ),
+                latency_p99_ms,
+                latency_p50_ms: metric(&|s| s.latency_ms.p50),
+                error_rate,
+                throughput_rps: metric(&|s| s.throughput_rps),
+                pool_wait_mean_ms: metric(&|s| s.pool_wait_ms.mean),
+                peak_pool_connections: named
+                    .iter()
+                    .map(|s| s.peak_pool_connections)
+                    .max()
+                    .unwrap_or(0),
+                db_connect_refusals: named
+                    .iter()
+                    .map(|s| s.db_connect_refusals as f64)
+                    .sum::<f64>()
+                    / named.len().max(1) as f64,
+            }
+        })
+        .collect()
+}
+
+/// `connections_needed` over every service of the model, each fleet with its own deploy
+/// surge: `sum over services of (instances + surge) x max_size + other + reserved`.
+/// The same as `connections_needed` for a single-service model.
+pub fn shared_connections_needed(experiment: &Experiment, spec: &SystemSpec) -> u32 {
+    let first = connections_needed(spec, experiment.surge_for(spec.fleet.instances)) as u64;
+    let more: u64 = spec
+        .more_services
+        .iter()
+        .map(|s| {
+            let instances = s.fleet.instances + experiment.surge_for(s.fleet.instances);
+            let per_instance = s
+                .pool
+                .max_connections_within(spec.database.slots_for_fleet());
+            instances as u64 * per_instance as u64
+        })
+        .sum();
+    (first + more).min(u32::MAX as u64) as u32
 }
 
 /// Connections the database must hold with every pool full (an unbounded pool counted as

@@ -307,4 +307,16 @@ fn a_sweep_of_a_sqlalchemy_pool_counts_its_overflow_against_the_database() {
     assert_eq!(json["current_pool_size"], 5);
     // 92 slots / 5 instances = 18 connections each, 10 of them overflow.
     assert_eq!(json["scenarios"][0]["ceiling_pool_size"], 8);
+    // The alert rules watch the OpenTelemetry pool metrics a Python service exports, not
+    // HikariCP's, and guard on the pool's limit: pool_size 5 + max_overflow 10.
+    let rules = std::fs::read_to_string(dir.path().join("alerts.rules.yml")).unwrap();
+    assert!(!rules.contains("hikaricp"), "{rules}");
+    assert!(rules.contains("db_client_connection_pending_requests"));
+    assert!(
+        rules.contains("(db_client_connection_max) == 15)"),
+        "{rules}"
+    );
+    assert!(rules.contains("raise pool.pool_size"));
+    let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(report.contains("(`db_client_connection_pending_requests`)"));
 }

@@ -206,6 +206,14 @@ pub(super) fn print_verdicts(
     result: &SweepResult,
     rec: &Recommendations,
 ) -> std::io::Result<()> {
+    if let Some(plan) = &rec.services {
+        console::out(&format!("connection budget: {}\n", plan.split_line()))?;
+        if let Some(first) = &plan.exhausts_first {
+            console::out(&format!(
+                "{first}'s growth exhausts the shared database first\n"
+            ))?;
+        }
+    }
     if pool_axis(experiment).is_some() || !experiment.has_timeline() {
         return console::out(&format!("{}\n", rec.headline()));
     }

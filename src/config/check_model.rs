@@ -42,6 +42,8 @@ pub fn check_model(file: &ModelFile, path: &Path, text: &str) -> Result<SystemSp
         database,
         simulation,
         timeline: Timeline::default(),
+        service_name: None,
+        more_services: Vec::new(),
     })
 }
 

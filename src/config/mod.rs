@@ -17,6 +17,7 @@ pub mod model;
 pub mod overrides;
 pub mod prometheus;
 pub mod sections;
+pub mod services;
 pub mod spec;
 pub mod sweep_values;
 pub mod timeline;

@@ -14,6 +14,7 @@ use super::check_timeline::{check_timeline, TimelineSections};
 use super::error::InputError;
 use super::overrides::set_path;
 pub use super::sections::*;
+use super::services::{in_service, service_tables, ServiceTable};
 pub use super::spec::*;
 pub use super::toml_input::{deserialize_table, parse_toml};
 
@@ -48,12 +49,20 @@ impl ModelSource {
     pub fn build(&self, overrides: &[(String, toml::Value)]) -> Result<SystemSpec, InputError> {
         let mut table = self.table.clone();
         for (path, value) in overrides {
+            if path.starts_with("services.") && !table.contains_key("services") {
+                return Err(InputError::new(&self.path, format!("`{path}` names a service, but this model has no [[services]]"))
+                    .field(path.clone())
+                    .hint("drop the `services.<name>.` prefix for a single-service model, e.g. pool.max_size=20"));
+            }
             let resolved = resolve_pool_alias(&table, path);
             set_path(&mut table, &resolved, value.clone()).map_err(|why| {
                 InputError::new(&self.path, why)
                     .field(path.clone())
-                    .hint("override a field by its path, e.g. pool.max_size=20, traffic.growth=1.5 or request.steps[\"load user\"].time.p99=20ms (docs/model.md)")
+                    .hint("override a field by its path, e.g. pool.max_size=20, traffic.growth=1.5, services.auth.pool.max_size=30 or request.steps[\"load user\"].time.p99=20ms (docs/model.md)")
             })?;
+        }
+        if let Some(services) = service_tables(&self.path, &self.text, &table)? {
+            return self.build_services(services);
         }
         let file: ModelFile = deserialize_table(&self.path, &self.text, table.clone())?;
         let mut spec = check_model(&file, &self.path, &self.text)?;
@@ -86,5 +95,26 @@ impl ModelSource {
             &build_after,
         )?;
         Ok(spec)
+    }
+
+    /// Checks each `[[services]]` entry as a model of its own and joins them: the
+    /// first service in the top-level fields, the others in `more_services`.
+    fn build_services(&self, services: Vec<ServiceTable>) -> Result<SystemSpec, InputError> {
+        let mut joined: Option<SystemSpec> = None;
+        for service in services {
+            let name = service.name;
+            let checked = deserialize_table(&self.path, &self.text, service.table)
+                .and_then(|file: ModelFile| check_model(&file, &self.path, &self.text))
+                .map_err(|e| in_service(e, &name, &self.text))?;
+            match joined.as_mut() {
+                None => {
+                    let mut first = checked;
+                    first.service_name = Some(name);
+                    joined = Some(first);
+                }
+                Some(spec) => spec.more_services.push(checked.into_service(name)),
+            }
+        }
+        Ok(joined.expect("service_tables returns at least one service"))
     }
 }

@@ -85,7 +85,8 @@ fn element_names(items: &[Value]) -> String {
 
 /// Sets `path` in `table`: dotted keys (`pool.max_size`), creating intermediate
 /// tables, and array elements by index (`request.steps[0].time.p99`) or by their
-/// `name` (`request.steps["verify password"].time.mean`), which must exist.
+/// `name` (`request.steps["verify password"].time.mean`, or as a plain key after an
+/// array: `services.auth.pool.max_size`), which must exist.
 /// Fails if the path runs through a value of another kind.
 pub fn set_path(table: &mut Table, path: &str, value: Value) -> Result<(), String> {
     let segments = parse_path(path)?;
@@ -127,7 +128,8 @@ fn set_in(
                     format!("`{parent}` has {count} element(s), numbered from 0, so `{}` does not exist", &path[..*end])
                 })?
             }
-            (Segment::Name(name), Value::Array(items)) => {
+            (Segment::Name(name), Value::Array(items))
+            | (Segment::Key(name), Value::Array(items)) => {
                 let Some(position) = items.iter().position(|item| {
                     item.get("name").and_then(Value::as_str) == Some(name.as_str())
                 }) else {
@@ -171,7 +173,8 @@ fn get_value<'a>(table: &'a Table, path: &str) -> Option<&'a Value> {
         current = match (segment, current) {
             (Segment::Key(key), Value::Table(inner)) => inner.get(key)?,
             (Segment::Index(index), Value::Array(items)) => items.get(*index)?,
-            (Segment::Name(name), Value::Array(items)) => items
+            (Segment::Name(name), Value::Array(items))
+            | (Segment::Key(name), Value::Array(items)) => items
                 .iter()
                 .find(|item| item.get("name").and_then(Value::as_str) == Some(name.as_str()))?,
             _ => return None,

@@ -324,6 +324,95 @@ pub struct SystemSpec {
     pub simulation: SimulationSpec,
     /// Events, alerts, autoscaling and traces (empty for a steady-state model).
     pub timeline: Timeline,
+    /// The first service's name when the model is written as `[[services]]`; `None` for
+    /// a single-service model (whose top-level fields are its one, unnamed service).
+    pub service_name: Option<String>,
+    /// The services after the first, in file order (empty for a single-service model).
+    pub more_services: Vec<ServiceSpec>,
+}
+
+/// One service of a `[[services]]` model, beside the first: its own traffic, requests,
+/// client, fleet and pool, sharing the model's database and simulation settings.
+///
+/// The first service lives in `SystemSpec`'s own top-level fields, so the code written
+/// for single-service models (which reads `spec.pool.max_size` and the like) keeps
+/// working on it unchanged, and the multi-service code reaches every service, the first
+/// included, through `SystemSpec::service` without a second copy that could drift.
+#[derive(Debug, Clone)]
+pub struct ServiceSpec {
+    pub name: String,
+    pub traffic: TrafficSpec,
+    pub scope: ConnectionScope,
+    pub steps: Vec<StepSpec>,
+    pub client: ClientSpec,
+    pub fleet: FleetSpec,
+    pub pool: PoolSpec,
+}
+
+/// One service's settings, borrowed from a `SystemSpec` (the first or a later service).
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceView<'a> {
+    /// The service's name; empty for a single-service model.
+    pub name: &'a str,
+    pub traffic: &'a TrafficSpec,
+    pub scope: ConnectionScope,
+    pub steps: &'a [StepSpec],
+    pub client: &'a ClientSpec,
+    pub fleet: &'a FleetSpec,
+    pub pool: &'a PoolSpec,
+}
+
+impl SystemSpec {
+    /// How many services share the database: 1 for a single-service model.
+    pub fn service_count(&self) -> usize {
+        1 + self.more_services.len()
+    }
+    /// Whether the model is written as `[[services]]` with more than one entry.
+    pub fn is_multi_service(&self) -> bool {
+        !self.more_services.is_empty()
+    }
+    /// Service `index` (0 is the first, held in the top-level fields).
+    pub fn service(&self, index: usize) -> ServiceView<'_> {
+        match index.checked_sub(1) {
+            None => ServiceView {
+                name: self.service_name.as_deref().unwrap_or(""),
+                traffic: &self.traffic,
+                scope: self.scope,
+                steps: &self.steps,
+                client: &self.client,
+                fleet: &self.fleet,
+                pool: &self.pool,
+            },
+            Some(later) => {
+                let s = &self.more_services[later];
+                ServiceView {
+                    name: &s.name,
+                    traffic: &s.traffic,
+                    scope: s.scope,
+                    steps: &s.steps,
+                    client: &s.client,
+                    fleet: &s.fleet,
+                    pool: &s.pool,
+                }
+            }
+        }
+    }
+    /// Every service, the first included.
+    pub fn services(&self) -> impl Iterator<Item = ServiceView<'_>> {
+        (0..self.service_count()).map(|index| self.service(index))
+    }
+    /// The checked model as one service of a multi-service model named `name`.
+    pub fn into_service(self, name: String) -> ServiceSpec {
+        ServiceSpec {
+            name,
+            traffic: self.traffic,
+            scope: self.scope,
+            steps: self.steps,
+            client: self.client,
+            fleet: self.fleet,
+            pool: self.pool,
+        }
+    }
 }
 
 // ---------------------------------------------------------------- loading

@@ -26,7 +26,7 @@ pub struct RangeSpec {
 /// Numeric fields that may be absent from a model file because they have defaults.
 pub fn is_defaultable_number(path: &str) -> bool {
     matches!(
-        path,
+        within_service(path).1,
         "traffic.growth"
             | "pool.max_size"
             | "pool.pool_size"
@@ -50,7 +50,7 @@ pub fn is_defaultable_number(path: &str) -> bool {
 
 /// Integer fields stay integers in TOML (serde refuses 10.0 for a u32).
 pub fn number_value(table: &Table, path: &str, value: f64) -> Value {
-    let integer_field = match path {
+    let integer_field = match within_service(path).1 {
         "traffic.growth"
         | "traffic.rate"
         | "database.contention.serial"
@@ -66,7 +66,26 @@ pub fn number_value(table: &Table, path: &str, value: f64) -> Value {
     }
 }
 
+/// Splits `services.<name>.<field>` into the service's name and the field as a
+/// single-service model spells it; any other path is `(None, path)`.
+pub fn within_service(path: &str) -> (Option<&str>, &str) {
+    path.strip_prefix("services.")
+        .and_then(|rest| rest.split_once('.'))
+        .map_or((None, path), |(name, field)| (Some(name), field))
+}
+
 fn is_integer_in(table: &Table, path: &str) -> bool {
+    if let (Some(name), field) = within_service(path) {
+        let service = table
+            .get("services")
+            .and_then(Value::as_array)
+            .and_then(|all| {
+                all.iter()
+                    .find(|s| s.get("name").and_then(Value::as_str) == Some(name))
+            })
+            .and_then(Value::as_table);
+        return service.is_some_and(|service| is_integer_in(service, field));
+    }
     let mut current = table;
     let parts: Vec<&str> = path.split('.').collect();
     let Some((last, parents)) = parts.split_last() else {

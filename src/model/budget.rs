@@ -7,7 +7,7 @@
 //! with limits the user can raise (`--max-events`, `--max-memory`) and refuse with
 //! exit code 2 and the estimate when it is over.
 
-use crate::config::model::{StepKind, SystemSpec};
+use crate::config::model::{StepKind, StepSpec, SystemSpec};
 use crate::config::timeline::Trace;
 
 /// Default limit on the events of one command (all runs of a sweep together):
@@ -56,19 +56,30 @@ pub fn estimate(spec: &SystemSpec, sampled: bool) -> RunBudget {
             base_rate * (factor - 1.0).max(0.0) * seconds
         })
         .sum();
-    let arrivals = arrivals + surge_extra;
-    let db_steps = spec.steps.iter().filter(|s| s.kind == StepKind::Db).count() as f64;
-    let events_per_request = 2.0 + spec.steps.len() as f64 + 2.0 * db_steps;
+    let first_arrivals = arrivals + surge_extra;
+    // The services after the first of a `[[services]]` model (none have timelines).
+    let (more_arrivals, more_events) = spec.services().skip(1).fold((0.0, 0.0), |(a, e), s| {
+        let arrivals = s.traffic.rate_per_s * s.traffic.peak_factor() * horizon_s;
+        (a + arrivals, e + arrivals * events_per_request(s.steps))
+    });
+    let arrivals = first_arrivals + more_arrivals;
     let sampled = sampled || !spec.timeline.alerts.is_empty() || spec.timeline.autoscale.is_some();
     let interval_s = spec.simulation.sample_interval.as_secs_f64().max(1e-9);
     let series_rows = if sampled { horizon_s / interval_s } else { 0.0 };
     let backlog = (arrivals).min(f64::from(crate::model::system::BACKLOG_LIMIT));
     RunBudget {
         arrivals,
-        events: arrivals * events_per_request + series_rows,
+        events: first_arrivals * events_per_request(&spec.steps) + more_events + series_rows,
         series_rows,
         memory_bytes: series_rows * BYTES_PER_SERIES_ROW + backlog * BYTES_PER_REQUEST,
     }
+}
+
+/// Engine events one request causes at most: arrival, finish, one per step and two
+/// more per db step (the statement's wake-up and its round trip).
+fn events_per_request(steps: &[StepSpec]) -> f64 {
+    let db_steps = steps.iter().filter(|s| s.kind == StepKind::Db).count() as f64;
+    2.0 + steps.len() as f64 + 2.0 * db_steps
 }
 
 /// The limits a command enforces on its estimate.

@@ -16,20 +16,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use crate::config::model::PoolSpec;
-use crate::config::model::{StepKind, SystemSpec};
+use crate::config::model::SystemSpec;
 use crate::config::timeline::EventAction;
 use crate::model::database::Database;
 use crate::model::pool::{Pool, Waiter};
-use crate::model::traffic::ArrivalProcess;
 use crate::sim::queue::EventQueue;
-use crate::sim::rng::{stream, Source, Stream};
 use crate::sim::time::SimTime;
 use crate::stats::series::{evaluate_alerts, AlertFiring, IntervalSample};
-use crate::stats::summary::{Collector, Summary};
+use crate::stats::summary::{Collector, ServiceSummary, Summary};
 use hdrhistogram::Histogram;
+use lanes::Lane;
 
 mod acquisition;
 mod attempts;
+mod lanes;
 mod statements;
 mod timeline;
 
@@ -58,7 +58,9 @@ pub struct RunOptions {
 
 #[derive(Clone, Copy, Debug)]
 enum Event {
-    Arrival,
+    Arrival {
+        service: u32,
+    },
     RetryStart {
         request: u32,
     },
@@ -92,7 +94,9 @@ enum Event {
         instance: u32,
         epoch: u32,
     },
-    ClientDeadline,
+    ClientDeadline {
+        service: u32,
+    },
     Handoff {
         instance: u32,
         epoch: u32,
@@ -174,6 +178,8 @@ fn still_waiting(jobs: &[Job], waiter: &Waiter) -> bool {
 /// The client side of one request, across its attempts.
 #[derive(Clone, Copy, Debug)]
 struct Request {
+    /// The service (lane) the request belongs to.
+    service: u32,
     offered_at: SimTime,
     attempts: u32,
     last_backoff: SimTime,
@@ -181,6 +187,8 @@ struct Request {
 }
 
 struct Instance {
+    /// The service (lane) whose fleet the instance belongs to.
+    service: u32,
     pool: Pool,
     busy_workers: u32,
     accept_queue: VecDeque<(u32, u32)>,
@@ -197,8 +205,9 @@ struct Instance {
 }
 
 impl Instance {
-    fn new(pool: &PoolSpec) -> Instance {
+    fn new(pool: &PoolSpec, service: u32) -> Instance {
         Instance {
+            service,
             pool: Pool::new(pool.clone()),
             busy_workers: 0,
             accept_queue: VecDeque::new(),
@@ -242,14 +251,10 @@ struct World {
     spec: SystemSpec,
     now: SimTime,
     queue: EventQueue<Event>,
-    arrivals: ArrivalProcess,
-    routing_rng: Stream,
-    connect_rng: Stream,
-    lifetime_rng: Stream,
-    retry_rng: Stream,
-    step_rngs: Vec<Stream>,
+    /// One per service, in the model's order (one for a single-service model).
+    lanes: Vec<Lane>,
+    /// Pre-drawn step times per job slot: the most steps any service's request has.
     step_count: usize,
-    last_db_step: u32,
     jobs: Vec<Job>,
     /// Pre-drawn step times, `step_count` per job slot, in ns (common random numbers:
     /// the n-th attempt gets the same demands whatever the pool size).
@@ -260,9 +265,6 @@ struct World {
     live_requests: u32,
     instances: Vec<Instance>,
     db: Database,
-    round_robin_next: u32,
-    client_deadlines: VecDeque<(u32, u32, SimTime)>,
-    client_timer_armed: bool,
     fleet_in_use: u32,
     stats: Collector,
     events_processed: u64,
@@ -321,12 +323,36 @@ pub fn simulate_watched(
         &series,
         spec.simulation.sample_interval.as_secs_f64(),
     );
-    let summary = world.stats.finish(
+    let wall_seconds = started.elapsed().as_secs_f64();
+    let mut services = Vec::new();
+    for (index, lane) in std::mem::take(&mut world.lanes).into_iter().enumerate() {
+        if let Some(own) = lane.stats {
+            let mut summary = own.finish(
+                spec.database.cores,
+                peak_db_connections,
+                world.events_processed,
+                wall_seconds,
+            );
+            // The database's cores are shared: its utilization is the whole system's.
+            summary.db_utilization = f64::NAN;
+            services.push(ServiceSummary {
+                name: spec.service(index).name.to_string(),
+                peak_pool_connections: summary.diagnostics.peak_pool_connections,
+                db_connect_refusals: summary.diagnostics.db_connect_refusals,
+                summary,
+            });
+        }
+    }
+    let mut summary = world.stats.finish(
         spec.database.cores,
         peak_db_connections,
         world.events_processed,
-        started.elapsed().as_secs_f64(),
+        wall_seconds,
     );
+    for service in &mut services {
+        service.summary.db_utilization = summary.db_utilization;
+    }
+    summary.services = services;
     RunOutput {
         summary,
         series,
@@ -336,17 +362,15 @@ pub fn simulate_watched(
 
 impl World {
     fn new(spec: &SystemSpec, replication: u32, record_series: bool) -> World {
-        let seed = spec.simulation.seed;
-        let rng = |source: Source, index: u64| stream(seed, replication, source, index);
-        let instances = (0..spec.fleet.instances)
-            .map(|_| Instance::new(&spec.pool))
-            .collect();
-        let last_db_step = spec
-            .steps
-            .iter()
-            .rposition(|s| s.kind == StepKind::Db)
-            .unwrap_or(0) as u32;
-        let surges = spec.timeline.surges();
+        let mut instances = Vec::new();
+        let mut lanes = Vec::new();
+        for (index, service) in spec.services().enumerate() {
+            lanes.push(Lane::new(spec, index, instances.len() as u32, replication));
+            instances.extend(
+                (0..service.fleet.instances).map(|_| Instance::new(service.pool, index as u32)),
+            );
+        }
+        let step_count = spec.services().map(|s| s.steps.len()).max().unwrap_or(0);
         let sampling =
             record_series || !spec.timeline.alerts.is_empty() || spec.timeline.autoscale.is_some();
         World {
@@ -363,32 +387,16 @@ impl World {
             base_rate_per_s: spec.traffic.rate_per_s,
             now: SimTime::ZERO,
             queue: EventQueue::with_capacity(1024),
-            arrivals: ArrivalProcess::new(
-                spec.traffic.clone(),
-                surges,
-                spec.timeline.trace.clone(),
-                rng(Source::Arrivals, 0),
-            ),
-            routing_rng: rng(Source::Routing, 0),
-            connect_rng: rng(Source::Connects, 0),
-            lifetime_rng: rng(Source::Lifetimes, 0),
-            retry_rng: rng(Source::RetryJitter, 0),
-            step_rngs: (0..spec.steps.len())
-                .map(|i| rng(Source::StepTimes, i as u64))
-                .collect(),
-            step_count: spec.steps.len(),
-            last_db_step,
+            lanes,
+            step_count,
             jobs: Vec::with_capacity(1024),
-            job_times_ns: Vec::with_capacity(1024 * spec.steps.len()),
+            job_times_ns: Vec::with_capacity(1024 * step_count),
             free_jobs: Vec::with_capacity(1024),
             requests: Vec::with_capacity(1024),
             free_requests: Vec::with_capacity(1024),
             live_requests: 0,
             instances,
             db: Database::new(spec.database.clone()),
-            round_robin_next: 0,
-            client_deadlines: VecDeque::new(),
-            client_timer_armed: false,
             fleet_in_use: 0,
             stats: Collector::new(spec.simulation.warmup, spec.simulation.horizon),
             events_processed: 0,
@@ -399,9 +407,13 @@ impl World {
         let horizon = self.spec.simulation.horizon;
         for instance in 0..self.instances.len() as u32 {
             self.maybe_open_connection(instance);
-            if self.spec.pool.closes_idle() {
+            let pool = self
+                .spec
+                .service(self.instances[instance as usize].service as usize)
+                .pool;
+            if pool.closes_idle() {
                 self.queue.schedule_later(
-                    self.spec.pool.idle_check_period,
+                    pool.idle_check_period,
                     Event::Housekeep {
                         instance,
                         epoch: self.instances[instance as usize].epoch,
@@ -409,8 +421,11 @@ impl World {
                 );
             }
         }
-        if let Some(first) = self.arrivals.next_after(SimTime::ZERO, horizon) {
-            self.queue.schedule(first, Event::Arrival);
+        for service in 0..self.lanes.len() as u32 {
+            let lane = &mut self.lanes[service as usize];
+            if let Some(first) = lane.arrivals.next_after(SimTime::ZERO, horizon) {
+                self.queue.schedule(first, Event::Arrival { service });
+            }
         }
         self.capacity_changed();
         for (index, event) in self.spec.timeline.events.iter().enumerate() {
@@ -430,7 +445,7 @@ impl World {
         while let Some((time, event)) = self.queue.pop() {
             if time >= horizon {
                 if !self.stats.diagnostics.reached_horizon {
-                    self.stats.note_backlog_at_horizon(self.live_requests);
+                    self.note_backlogs_at_horizon();
                 }
                 if self.live_requests == 0 {
                     break;
@@ -446,7 +461,7 @@ impl World {
             self.dispatch(event);
         }
         if !self.stats.diagnostics.reached_horizon {
-            self.stats.note_backlog_at_horizon(self.live_requests);
+            self.note_backlogs_at_horizon();
         }
         // The sample that closes the last interval is due exactly at the horizon; the loop
         // may stop before reaching it when nothing is left in flight.
@@ -462,6 +477,7 @@ impl World {
         self.stats
             .in_system
             .set(self.now, self.live_requests as f64, self.stats.window);
+        self.close_lanes();
     }
 
     /// Whether an event stamped with `epoch` still refers to the instance's current pool.
@@ -473,7 +489,7 @@ impl World {
     #[inline]
     fn dispatch(&mut self, event: Event) {
         match event {
-            Event::Arrival => self.on_arrival(),
+            Event::Arrival { service } => self.on_arrival(service),
             Event::RetryStart { request } => self.start_attempt(request),
             Event::StepDone { job, generation } => {
                 if self.jobs[job as usize].generation == generation {
@@ -523,7 +539,7 @@ impl World {
                     self.on_acquire_deadline(instance);
                 }
             }
-            Event::ClientDeadline => self.on_client_deadline(),
+            Event::ClientDeadline { service } => self.on_client_deadline(service),
             Event::Handoff { instance, epoch } => {
                 if self.current(instance, epoch) {
                     self.on_handoff(instance);

@@ -11,6 +11,7 @@ mod alerts;
 pub mod capacity;
 pub mod runway;
 pub mod sensitivity;
+pub mod services;
 
 use serde::Serialize;
 
@@ -109,6 +110,9 @@ pub struct Recommendations {
     pub replications: u32,
     pub confidence: f64,
     pub scenarios: Vec<Scenario>,
+    /// The connection budget split and exhaustion order of a `[[services]]` model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub services: Option<services::ServicePlan>,
 }
 
 impl Recommendations {
@@ -272,6 +276,7 @@ pub fn recommend(
         replications: experiment.replications,
         confidence: crate::sweep::CONFIDENCE,
         scenarios,
+        services: services::plan_services(experiment)?,
     })
 }
 

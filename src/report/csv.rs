@@ -65,7 +65,28 @@ pub fn runs_csv(experiment: &Experiment, runs: &[Run]) -> anyhow::Result<Vec<u8>
     let mut writer = csv::Writer::from_writer(Vec::new());
     for (i, run) in runs.iter().enumerate() {
         let mut fields = Vec::new();
-        flatten("", &serde_json::to_value(&run.summary)?, &mut fields);
+        let mut whole = serde_json::to_value(&run.summary)?;
+        // Each service of a `[[services]]` model gets its columns as services.<name>.<field>.
+        let services = whole.as_object_mut().and_then(|o| o.remove("services"));
+        flatten("", &whole, &mut fields);
+        for service in services
+            .as_ref()
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let name = service["name"].as_str().unwrap_or_default();
+            let mut own = service.clone();
+            if let Some(o) = own.as_object_mut() {
+                o.remove("name");
+                if let Some(Value::Object(summary)) = o.get_mut("summary") {
+                    summary.remove("unstable");
+                    summary.remove("events_processed");
+                    summary.remove("wall_seconds");
+                }
+            }
+            flatten(&format!("services.{name}"), &own, &mut fields);
+        }
         fields.retain(|(k, _)| !MACHINE_DEPENDENT.contains(&k.as_str()));
         // The instability details appear only in unstable runs; a fixed column marks them.
         fields.retain(|(k, _)| !k.starts_with("unstable."));
@@ -143,6 +164,9 @@ pub fn points_csv(experiment: &Experiment, points: &[PointResult]) -> anyhow::Re
             .map(String::from),
         );
     }
+    if let Some(first) = points.first() {
+        header.extend(service_header(first));
+    }
     writer.write_record(&header)?;
     for p in points {
         let mut row = point_row(experiment, p.variant, &p.values);
@@ -173,7 +197,57 @@ pub fn points_csv(experiment: &Experiment, points: &[PointResult]) -> anyhow::Re
                 p.precision.decided.to_string(),
             ]);
         }
+        row.extend(service_row(p));
         writer.write_record(&row)?;
     }
     Ok(writer.into_inner()?)
+}
+
+/// The per-service columns of points.csv (none for a single-service model).
+fn service_header(point: &PointResult) -> Vec<String> {
+    let mut header = Vec::new();
+    for service in &point.services {
+        let name = &service.name;
+        header.extend(
+            [
+                "pool_size",
+                "instances",
+                "growth",
+                "latency_p99_ms.mean",
+                "latency_p99_ms.ci95_hi",
+                "latency_p50_ms.mean",
+                "error_rate.mean",
+                "error_rate.ci95_hi",
+                "throughput_rps.mean",
+                "pool_wait_mean_ms.mean",
+                "peak_pool_connections",
+                "db_connect_refusals",
+                "simulated_slo_pass",
+            ]
+            .map(|field| format!("services.{name}.{field}")),
+        );
+    }
+    header
+}
+
+fn service_row(point: &PointResult) -> Vec<String> {
+    let mut row = Vec::new();
+    for s in &point.services {
+        row.extend([
+            s.pool_size.to_string(),
+            s.instances.to_string(),
+            number(s.growth),
+            number(s.latency_p99_ms.mean),
+            number(s.latency_p99_ms.hi),
+            number(s.latency_p50_ms.mean),
+            number(s.error_rate.mean),
+            number(s.error_rate.hi),
+            number(s.throughput_rps.mean),
+            number(s.pool_wait_mean_ms.mean),
+            s.peak_pool_connections.to_string(),
+            number(s.db_connect_refusals),
+            s.simulated_slo_pass.to_string(),
+        ]);
+    }
+    row
 }

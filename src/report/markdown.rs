@@ -14,6 +14,7 @@ use crate::recommend::{describe_capacity, AlertThresholds, Recommendations, Scen
 use crate::sweep::PointResult;
 
 use super::charts::UNSTABLE_MARK;
+use super::pool_metrics::{pool_metrics, PoolMetrics};
 
 fn growth(g: f64) -> String {
     format!("{g:.2}x")
@@ -129,7 +130,7 @@ fn summary(out: &mut String, experiment: &Experiment, rec: &Recommendations, s: 
             db.cores, db.serial, db.crosstalk, peak
         );
     }
-    alert_summary(out, s);
+    alert_summary(out, s, pool_metrics(experiment.baseline.pool.kind));
     let _ = writeln!(out);
 }
 
@@ -170,11 +171,11 @@ fn sizes_table(out: &mut String, rec: &Recommendations, s: &Scenario) {
 }
 
 /// The alert thresholds of today's and the recommended size (once when they are the same).
-fn alert_summary(out: &mut String, s: &Scenario) {
+fn alert_summary(out: &mut String, s: &Scenario, metrics: PoolMetrics) {
     let same = matches!((&s.alerts_current, &s.alerts_recommended), (Some(c), Some(r)) if c.pool_size == r.pool_size);
     if same {
         if let Some(a) = &s.alerts_current {
-            alert_lines(out, "current and recommended", a);
+            alert_lines(out, "current and recommended", a, metrics);
         }
         return;
     }
@@ -183,13 +184,13 @@ fn alert_summary(out: &mut String, s: &Scenario) {
         ("recommended", &s.alerts_recommended),
     ] {
         if let Some(a) = alerts {
-            alert_lines(out, label, a);
+            alert_lines(out, label, a, metrics);
         }
     }
 }
 
 /// The alert thresholds of one pool size, in their units, with the surge replay's lead times.
-fn alert_lines(out: &mut String, label: &str, a: &AlertThresholds) {
+fn alert_lines(out: &mut String, label: &str, a: &AlertThresholds, m: PoolMetrics) {
     let (Some(u), Some(per_pool), Some(fleet)) = (
         a.utilization_above,
         a.pending_per_pool_above,
@@ -204,9 +205,12 @@ fn alert_lines(out: &mut String, label: &str, a: &AlertThresholds) {
     };
     let _ = writeln!(
         out,
-        "- **Alert on ({label} size {}):** for {:.0}s, pool utilization (`hikaricp_connections_active / hikaricp_connections_max`, a fraction of each pool) above {u:.2}, or pending acquisitions (`hikaricp_connections_pending`) above {per_pool} per pool, i.e. above {fleet} summed over the {} instances (the unit of `[[alerts]] metric = \"pool.pending\"`); {}. Ready rules: [alerts.rules.yml](alerts.rules.yml).",
+        "- **Alert on ({label} size {}):** for {:.0}s, pool utilization (`{} / {}`, a fraction of each pool) above {u:.2}, or pending acquisitions (`{}`) above {per_pool} per pool, i.e. above {fleet} summed over the {} instances (the unit of `[[alerts]] metric = \"pool.pending\"`); {}. Ready rules: [alerts.rules.yml](alerts.rules.yml).",
         a.pool_size,
         a.for_s,
+        m.active,
+        m.max,
+        m.pending,
         a.instances,
         a.note
     );
@@ -329,6 +333,9 @@ pub fn render(
     }
     if !timelines.is_empty() {
         timeline_section(&mut out, experiment, points, timelines);
+    }
+    if let Some(plan) = &rec.services {
+        crate::report::services::services_section(&mut out, plan);
     }
     if capacity {
         capacity_sections(&mut out, experiment, rec, points, charts);

@@ -42,19 +42,17 @@ pub fn render(spec: &SystemSpec, replication: u32, summary: &Summary) -> String 
         format_duration(sim.horizon),
         format_duration(sim.warmup)
     );
-    let _ = writeln!(
-        out,
-        "  {} instances x pool {}, {} req/s offered (growth {:.2}x), database {} cores, max_connections {}",
-        spec.fleet.instances,
-        match spec.pool.kind {
-            PoolKind::HikariCp => format!("{} (min_idle {})", spec.pool.size_setting, spec.pool.min_idle),
-            _ => spec.pool.summary(),
-        },
-        format_rate(spec.traffic.rate_per_s),
-        spec.traffic.growth,
-        spec.database.cores,
-        spec.database.max_connections
-    );
+    if spec.is_multi_service() {
+        let _ = writeln!(
+            out,
+            "  {} services sharing one database: {} cores, max_connections {}",
+            spec.service_count(),
+            spec.database.cores,
+            spec.database.max_connections
+        );
+    } else {
+        write_fleet_line(&mut out, spec);
+    }
     let _ = writeln!(out);
     let rows: Vec<(&str, String)> = vec![
         (
@@ -125,8 +123,57 @@ pub fn render(spec: &SystemSpec, replication: u32, summary: &Summary) -> String 
     for (label, value) in rows {
         let _ = writeln!(out, "  {label:<16}{value}");
     }
+    write_services(&mut out, spec, s);
     write_warnings(&mut out, s);
     out
+}
+
+/// The fleet, pool and traffic of a single-service model.
+fn write_fleet_line(out: &mut String, spec: &SystemSpec) {
+    let _ = writeln!(
+        out,
+        "  {} instances x pool {}, {} req/s offered (growth {:.2}x), database {} cores, max_connections {}",
+        spec.fleet.instances,
+        match spec.pool.kind {
+            PoolKind::HikariCp => format!("{} (min_idle {})", spec.pool.size_setting, spec.pool.min_idle),
+            _ => spec.pool.summary(),
+        },
+        format_rate(spec.traffic.rate_per_s),
+        spec.traffic.growth,
+        spec.database.cores,
+        spec.database.max_connections
+    );
+}
+
+/// One line per service of a `[[services]]` model (the lines above are the whole system's).
+fn write_services(out: &mut String, spec: &SystemSpec, s: &Summary) {
+    if s.services.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n  per service (the lines above add them up; the database is shared):"
+    );
+    for (service, own) in spec.services().zip(&s.services) {
+        let o = &own.summary;
+        let _ = writeln!(
+            out,
+            "  {:<16}{} x pool {}, {} req/s offered: succeeded {}  failed {} ({})  throughput {} req/s  p50 {} ms  p99 {} ms  pool wait p99 {} ms  peak pool {}  db_refused {}",
+            own.name,
+            service.fleet.instances,
+            service.pool.size_setting,
+            format_rate(service.traffic.rate_per_s),
+            o.requests.succeeded,
+            o.requests.failed,
+            pct(o.error_rate),
+            format_rate(o.throughput_rps),
+            ms(o.latency_ms.p50),
+            ms(o.latency_ms.p99),
+            ms(o.pool_wait_ms.p99),
+            o.diagnostics.peak_pool_connections,
+            o.failures.db_refused,
+        );
+    }
 }
 
 /// Says when the run was unstable or its percentiles hit the histogram's ceiling:

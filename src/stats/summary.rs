@@ -164,6 +164,22 @@ pub struct Summary {
     pub unstable: Option<Instability>,
     #[serde(skip)]
     pub diagnostics: Diagnostics,
+    /// Each service's own figures, in the model's order, when several services share
+    /// the database (empty for a single-service model). The database's figures
+    /// (`db_utilization`, `peak_db_connections`) are the shared database's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<ServiceSummary>,
+}
+
+/// One service's summary in a multi-service run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ServiceSummary {
+    pub name: String,
+    /// The most connections one of the service's pools held at once.
+    pub peak_pool_connections: u32,
+    /// Connects the service's pools had refused by the database (all slots taken).
+    pub db_connect_refusals: u64,
+    pub summary: Summary,
 }
 
 /// A quantity integrated over time within the measurement window.
@@ -394,6 +410,7 @@ impl Collector {
             requests: self.counts,
             failures: self.failures,
             diagnostics: self.diagnostics,
+            services: Vec::new(),
         }
     }
 }

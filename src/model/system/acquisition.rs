@@ -12,7 +12,8 @@ use crate::model::pool::{ConnState, Waiter, NO_JOB};
 use crate::sim::time::{round_to_u64, SimTime};
 
 impl World {
-    pub(super) fn in_use_changed(&mut self, delta: i32) {
+    /// Notes a change of the connections in use on `instance` (`delta` of them).
+    pub(super) fn in_use_changed(&mut self, instance: u32, delta: i32) {
         if self.series.is_some() {
             self.interval_in_use_area +=
                 self.fleet_in_use as f64 * (self.now - self.interval_in_use_since).0 as f64;
@@ -22,6 +23,18 @@ impl World {
         self.stats
             .connections_in_use
             .set(self.now, self.fleet_in_use as f64, self.stats.window);
+        let lane = &mut self.lanes[self.instances[instance as usize].service as usize];
+        lane.in_use = lane.in_use.wrapping_add_signed(delta);
+        if let Some(own) = lane.stats.as_mut() {
+            own.connections_in_use
+                .set(self.now, lane.in_use as f64, own.window);
+        }
+    }
+
+    /// Records how long a job on `instance` waited for a connection.
+    fn record_acquisition(&mut self, instance: u32, waited: SimTime) {
+        let service = self.instances[instance as usize].service;
+        self.record(service, |c| c.record_acquisition(waited));
     }
 
     /// Takes an idle connection for the job, or queues it (or fails it when the pool fails fast).
@@ -32,9 +45,9 @@ impl World {
             self.jobs[job as usize].connection = connection;
             self.interval.sample.note_acquired(0.0);
             if j.measured {
-                self.stats.record_acquisition(SimTime::ZERO);
+                self.record_acquisition(j.instance, SimTime::ZERO);
             }
-            self.in_use_changed(1);
+            self.in_use_changed(j.instance, 1);
             return true;
         }
         if pool.spec.opens_on_demand && pool.below_limit() {
@@ -45,7 +58,7 @@ impl World {
         if pool.spec.acquire_timeout == Some(SimTime::ZERO) {
             let kind = pool.acquire_failure();
             if j.measured {
-                self.stats.record_acquisition(SimTime::ZERO);
+                self.record_acquisition(j.instance, SimTime::ZERO);
             }
             self.fail_job(job, kind);
             return false;
@@ -72,9 +85,10 @@ impl World {
     fn open_for_borrower(&mut self, job: u32) {
         let j = self.jobs[job as usize];
         if !self.db.has_free_slot() {
-            self.stats.diagnostics.db_connect_refusals += 1;
+            let service = self.instances[j.instance as usize].service;
+            self.record(service, |c| c.diagnostics.db_connect_refusals += 1);
             if j.measured {
-                self.stats.record_acquisition(self.now - j.wait_started);
+                self.record_acquisition(j.instance, self.now - j.wait_started);
             }
             self.fail_job(job, FailureKind::DbRefused);
             return;
@@ -101,16 +115,20 @@ impl World {
     /// Counts a connect that began and schedules its end after a sampled connect time.
     fn connect_started(&mut self, instance: u32, connection: u32) {
         let epoch = self.instances[instance as usize].epoch;
+        let service = self.instances[instance as usize].service;
         let pool = &mut self.instances[instance as usize].pool;
         let total = pool.total();
         debug_assert!(
             pool.spec.max_connections().is_none_or(|l| total <= l),
             "pool above its limit"
         );
-        let diagnostics = &mut self.stats.diagnostics;
-        diagnostics.peak_pool_connections = diagnostics.peak_pool_connections.max(total);
-        diagnostics.connections_opened += 1;
-        let connect_ns = pool.spec.connect_time.sample_ns(&mut self.connect_rng);
+        let lane = &mut self.lanes[service as usize];
+        let connect_ns = pool.spec.connect_time.sample_ns(&mut lane.connect_rng);
+        self.record(service, |c| {
+            let diagnostics = &mut c.diagnostics;
+            diagnostics.peak_pool_connections = diagnostics.peak_pool_connections.max(total);
+            diagnostics.connections_opened += 1;
+        });
         self.queue.schedule(
             self.now + SimTime(round_to_u64(connect_ns)),
             Event::ConnectDone {
@@ -135,7 +153,7 @@ impl World {
         let waited = self.now - j.wait_started;
         self.interval.sample.note_acquired(waited.0 as f64 / 1e6);
         if j.measured {
-            self.stats.record_acquisition(waited);
+            self.record_acquisition(j.instance, waited);
         }
         self.jobs[job as usize].connection = connection;
         self.start_statement(job);
@@ -157,7 +175,7 @@ impl World {
         if pool.closes_on_return(j.connection) {
             pool.close(j.connection);
             self.db.release_slot();
-            self.in_use_changed(-1);
+            self.in_use_changed(j.instance, -1);
             self.maybe_open_connection(j.instance);
             return;
         }
@@ -167,7 +185,8 @@ impl World {
     /// A connection (in use by nobody now) goes to the next waiter, or back to idle.
     pub(super) fn hand_over_or_idle(&mut self, instance: u32, connection: u32) {
         let epoch = self.instances[instance as usize].epoch;
-        let fifo = self.spec.pool.fairness == Fairness::Fifo;
+        let service = self.instances[instance as usize].service as usize;
+        let fifo = self.spec.service(service).pool.fairness == Fairness::Fifo;
         if fifo {
             if let Some(job) = self.pop_live_waiter(instance) {
                 self.grant(job, connection);
@@ -197,7 +216,7 @@ impl World {
             pool.close(connection);
             self.db.release_slot();
         }
-        self.in_use_changed(-1);
+        self.in_use_changed(instance, -1);
         keep
     }
 
@@ -211,7 +230,7 @@ impl World {
                 .pool
                 .take_idle()
                 .expect("checked non-empty");
-            self.in_use_changed(1);
+            self.in_use_changed(instance, 1);
             self.grant(job, connection);
         }
     }
@@ -237,7 +256,7 @@ impl World {
             let kind = pool.acquire_failure();
             let j = self.jobs[waiter.job as usize];
             if j.measured {
-                self.stats.record_acquisition(self.now - j.wait_started);
+                self.record_acquisition(instance, self.now - j.wait_started);
             }
             self.fail_job(waiter.job, kind);
         }
@@ -250,13 +269,14 @@ impl World {
             self.open_for_waiters(instance);
         }
         let epoch = self.instances[instance as usize].epoch;
+        let service = self.instances[instance as usize].service;
         let pool = &mut self.instances[instance as usize].pool;
         if !pool.wants_connection() {
             return;
         }
         if !self.db.has_free_slot() {
             let backoff = pool.note_refused();
-            self.stats.diagnostics.db_connect_refusals += 1;
+            self.record(service, |c| c.diagnostics.db_connect_refusals += 1);
             self.queue
                 .schedule(self.now + backoff, Event::ConnectRetry { instance, epoch });
             return;
@@ -268,11 +288,12 @@ impl World {
 
     pub(super) fn on_connect_done(&mut self, instance: u32, connection: u32) {
         let epoch = self.instances[instance as usize].epoch;
+        let lane = &mut self.lanes[self.instances[instance as usize].service as usize];
         let pool = &mut self.instances[instance as usize].pool;
         let opened_for = pool.finish_open(connection);
         let lifetime = pool.spec.max_lifetime;
         if !lifetime.is_zero() {
-            let early = 1.0 - pool.spec.lifetime_jitter * self.lifetime_rng.gen::<f64>();
+            let early = 1.0 - pool.spec.lifetime_jitter * lane.lifetime_rng.gen::<f64>();
             let retire_at = self.now + SimTime((lifetime.0 as f64 * early) as u64);
             let generation = pool.connection(connection).generation;
             self.queue.schedule_later(
@@ -285,7 +306,7 @@ impl World {
                 },
             );
         }
-        self.in_use_changed(1);
+        self.in_use_changed(instance, 1);
         let (owner, generation) = opened_for;
         if opened_for != NO_JOB && still_in(&self.jobs, owner, generation, JobState::Connecting) {
             // The borrower that opened it uses it.

@@ -12,12 +12,13 @@ use crate::model::client::backoff;
 use crate::sim::time::{round_to_u64, SimTime};
 
 impl World {
-    pub(super) fn on_arrival(&mut self) {
+    pub(super) fn on_arrival(&mut self, service: u32) {
         let measured = self.now >= self.spec.simulation.warmup;
         let request = Request {
+            service,
             offered_at: self.now,
             attempts: 0,
-            last_backoff: self.spec.client.retry.base,
+            last_backoff: self.spec.service(service as usize).client.retry.base,
             measured,
         };
         let index = match self.free_requests.pop() {
@@ -30,15 +31,19 @@ impl World {
                 (self.requests.len() - 1) as u32
             }
         };
-        self.live_requests += 1;
-        self.stats
-            .in_system
-            .set(self.now, self.live_requests as f64, self.stats.window);
+        self.live_changed(service, 1);
         if measured {
             if self.stats.counts.offered == 0 {
                 self.stats.diagnostics.backlog_at_warmup = u64::from(self.live_requests - 1);
             }
             self.stats.counts.offered += 1;
+            let lane = &mut self.lanes[service as usize];
+            if let Some(own) = lane.stats.as_mut() {
+                if own.counts.offered == 0 {
+                    own.diagnostics.backlog_at_warmup = u64::from(lane.live_requests - 1);
+                }
+                own.counts.offered += 1;
+            }
         }
         self.interval.sample.offered += 1.0;
         let active_jobs = self.jobs.len() - self.free_jobs.len();
@@ -47,11 +52,11 @@ impl World {
         } else {
             self.start_attempt(index);
         }
-        if let Some(next) = self
+        if let Some(next) = self.lanes[service as usize]
             .arrivals
             .next_after(self.now, self.spec.simulation.horizon)
         {
-            self.queue.schedule(next, Event::Arrival);
+            self.queue.schedule(next, Event::Arrival { service });
         }
     }
 
@@ -59,47 +64,49 @@ impl World {
         let req = &mut self.requests[request as usize];
         req.attempts += 1;
         let measured = req.measured;
+        let service = req.service;
         if measured {
-            self.stats.counts.attempts += 1;
+            self.record(service, |c| c.counts.attempts += 1);
         }
         self.interval.sample.attempts += 1.0;
-        let Some(instance) = self.route() else {
+        let Some(instance) = self.route(service) else {
             // No instance takes traffic: the load balancer answers 503 at once.
             self.attempt_failed(request, FailureKind::Rejected);
             return;
         };
         let job = self.alloc_job(request, instance, measured);
         let generation = self.jobs[job as usize].generation;
-        if let Some(timeout) = self.spec.client.timeout {
-            self.client_deadlines
-                .push_back((job, generation, self.now + timeout));
-            self.arm_client_timer();
+        if let Some(timeout) = self.spec.service(service as usize).client.timeout {
+            self.lanes[service as usize].client_deadlines.push_back((
+                job,
+                generation,
+                self.now + timeout,
+            ));
+            self.arm_client_timer(service);
         }
         self.instances[instance as usize].outstanding += 1;
         self.admit(job);
     }
 
-    /// Picks an instance that accepts traffic, or `None` when none does.
-    pub(super) fn route(&mut self) -> Option<u32> {
-        let count = self.instances.len() as u32;
-        match self.spec.fleet.balancer {
-            Balancer::RoundRobin => {
-                for _ in 0..count {
-                    let chosen = self.round_robin_next % count;
-                    self.round_robin_next = (chosen + 1) % count;
-                    if self.instances[chosen as usize].accepting {
-                        return Some(chosen);
-                    }
-                }
-                None
-            }
+    /// Picks an instance of `service` that accepts traffic, or `None` when none does.
+    pub(super) fn route(&mut self, service: u32) -> Option<u32> {
+        let (first, end) = self.lane_instances(service);
+        let count = end - first;
+        let fleet = &self.instances[first as usize..end as usize];
+        let lane = &mut self.lanes[service as usize];
+        let chosen = match self.spec.service(service as usize).fleet.balancer {
+            Balancer::RoundRobin => (0..count).find_map(|_| {
+                let chosen = lane.round_robin_next % count;
+                lane.round_robin_next = (chosen + 1) % count;
+                fleet[chosen as usize].accepting.then_some(chosen)
+            }),
             Balancer::Random => {
-                let accepting = self.instances.iter().filter(|i| i.accepting).count() as u32;
+                let accepting = fleet.iter().filter(|i| i.accepting).count() as u32;
                 if accepting == 0 {
                     return None;
                 }
-                let pick = self.routing_rng.gen_range(0..accepting) as usize;
-                self.instances
+                let pick = lane.routing_rng.gen_range(0..accepting) as usize;
+                fleet
                     .iter()
                     .enumerate()
                     .filter(|(_, i)| i.accepting)
@@ -108,16 +115,17 @@ impl World {
             }
             Balancer::LeastOutstanding => {
                 let mut best: Option<usize> = None;
-                for (i, instance) in self.instances.iter().enumerate() {
+                for (i, instance) in fleet.iter().enumerate() {
                     if instance.accepting
-                        && best.is_none_or(|b| instance.outstanding < self.instances[b].outstanding)
+                        && best.is_none_or(|b| instance.outstanding < fleet[b].outstanding)
                     {
                         best = Some(i);
                     }
                 }
                 best.map(|b| b as u32)
             }
-        }
+        };
+        chosen.map(|index| first + index)
     }
 
     pub(super) fn alloc_job(&mut self, request: u32, instance: u32, measured: bool) -> u32 {
@@ -142,8 +150,10 @@ impl World {
             }
         };
         let base = index as usize * self.step_count;
-        for (step, rng) in self.step_rngs.iter_mut().enumerate() {
-            self.job_times_ns[base + step] = self.spec.steps[step].time.sample_ns(rng);
+        let service = self.instances[instance as usize].service as usize;
+        let steps = self.spec.service(service).steps;
+        for (step, rng) in self.lanes[service].step_rngs.iter_mut().enumerate() {
+            self.job_times_ns[base + step] = steps[step].time.sample_ns(rng);
         }
         let job = &mut self.jobs[index as usize];
         job.state = JobState::Starting;
@@ -161,16 +171,15 @@ impl World {
     pub(super) fn admit(&mut self, job: u32) {
         let instance_index = self.jobs[job as usize].instance as usize;
         let instance = &mut self.instances[instance_index];
-        let has_worker = self
-            .spec
-            .fleet
+        let fleet = self.spec.service(instance.service as usize).fleet;
+        let has_worker = fleet
             .workers
             .is_none_or(|workers| instance.busy_workers < workers);
         if has_worker {
             instance.busy_workers += 1;
             self.jobs[job as usize].holds_worker = true;
             self.advance_job(job);
-        } else if instance.queued < self.spec.fleet.accept_queue {
+        } else if instance.queued < fleet.accept_queue {
             instance.queued += 1;
             self.jobs[job as usize].state = JobState::Queued;
             instance
@@ -183,14 +192,15 @@ impl World {
 
     /// Runs the job's steps from its current one until it must wait for something.
     pub(super) fn advance_job(&mut self, job: u32) {
+        let service = self.service_of_job(job) as usize;
         loop {
             let j = self.jobs[job as usize];
-            if j.step as usize == self.step_count {
+            if j.step as usize == self.lanes[service].step_count {
                 self.complete_job(job);
                 return;
             }
             let time_ns = self.job_times_ns[job as usize * self.step_count + j.step as usize];
-            match self.spec.steps[j.step as usize].kind {
+            match self.spec.service(service).steps[j.step as usize].kind {
                 StepKind::App => {
                     let duration = SimTime(round_to_u64(time_ns));
                     if duration.is_zero() {
@@ -231,7 +241,10 @@ impl World {
 
     pub(super) fn finish_db_step(&mut self, job: u32) {
         let j = self.jobs[job as usize];
-        if self.spec.scope == ConnectionScope::Step || j.step == self.last_db_step {
+        let service = self.service_of_job(job) as usize;
+        if self.spec.service(service).scope == ConnectionScope::Step
+            || j.step == self.lanes[service].last_db_step
+        {
             self.release_connection(job);
         }
         self.jobs[job as usize].step += 1;
@@ -256,14 +269,14 @@ impl World {
 
     /// An attempt failed: retry after backoff if the client does, else the request fails.
     pub(super) fn attempt_failed(&mut self, request: u32, kind: FailureKind) {
-        let client = &self.spec.client;
         let req = self.requests[request as usize];
+        let client = self.spec.service(req.service as usize).client;
         if client.retries(kind) && req.attempts <= client.retry.max {
             let sleep = backoff(
                 &client.retry,
                 req.attempts,
                 req.last_backoff,
-                &mut self.retry_rng,
+                &mut self.lanes[req.service as usize].retry_rng,
             );
             self.requests[request as usize].last_backoff = sleep;
             self.queue
@@ -279,9 +292,10 @@ impl World {
         let req = self.requests[request as usize];
         if req.measured {
             let sojourn = self.now - req.offered_at;
+            let now = self.now;
             match failure {
-                None => self.stats.record_success(sojourn, self.now),
-                Some(kind) => self.stats.record_failure(kind, sojourn),
+                None => self.record(req.service, |c| c.record_success(sojourn, now)),
+                Some(kind) => self.record(req.service, |c| c.record_failure(kind, sojourn)),
             }
         }
         if self.series.is_some() {
@@ -305,10 +319,7 @@ impl World {
                 }
             }
         }
-        self.live_requests -= 1;
-        self.stats
-            .in_system
-            .set(self.now, self.live_requests as f64, self.stats.window);
+        self.live_changed(req.service, -1);
         self.free_requests.push(request);
     }
 
@@ -363,38 +374,42 @@ impl World {
 
     // ------------------------------------------------------------ client deadlines
 
-    pub(super) fn arm_client_timer(&mut self) {
-        if self.client_timer_armed {
+    pub(super) fn arm_client_timer(&mut self, service: u32) {
+        let lane = &mut self.lanes[service as usize];
+        if lane.client_timer_armed {
             return;
         }
-        while let Some(&(job, generation, deadline)) = self.client_deadlines.front() {
+        while let Some(&(job, generation, deadline)) = lane.client_deadlines.front() {
             if self.jobs[job as usize].generation == generation {
-                self.queue.schedule_later(deadline, Event::ClientDeadline);
-                self.client_timer_armed = true;
+                self.queue
+                    .schedule_later(deadline, Event::ClientDeadline { service });
+                lane.client_timer_armed = true;
                 return;
             }
-            self.client_deadlines.pop_front();
+            lane.client_deadlines.pop_front();
         }
     }
 
-    pub(super) fn on_client_deadline(&mut self) {
-        self.client_timer_armed = false;
-        while let Some(&(job, generation, deadline)) = self.client_deadlines.front() {
+    pub(super) fn on_client_deadline(&mut self, service: u32) {
+        self.lanes[service as usize].client_timer_armed = false;
+        while let Some(&(job, generation, deadline)) =
+            self.lanes[service as usize].client_deadlines.front()
+        {
             if self.jobs[job as usize].generation != generation {
-                self.client_deadlines.pop_front();
+                self.lanes[service as usize].client_deadlines.pop_front();
                 continue;
             }
             if deadline > self.now {
                 break;
             }
-            self.client_deadlines.pop_front();
+            self.lanes[service as usize].client_deadlines.pop_front();
             let request = self.jobs[job as usize].request;
             self.jobs[job as usize].abandoned = true;
             self.attempt_failed(request, FailureKind::ClientTimeout);
-            if self.spec.client.cancel_on_timeout {
+            if self.spec.service(service as usize).client.cancel_on_timeout {
                 self.free_job(job);
             }
         }
-        self.arm_client_timer();
+        self.arm_client_timer(service);
     }
 }

@@ -19,6 +19,17 @@ impl World {
         self.stats
             .pool_capacity
             .set(self.now, capacity as f64, self.stats.window);
+        for service in 0..self.lanes.len() as u32 {
+            let (first, end) = self.lane_instances(service);
+            let capacity: u32 = self.instances[first as usize..end as usize]
+                .iter()
+                .filter(|i| i.up)
+                .map(|i| i.pool.spec.max_connections_within(slots))
+                .sum();
+            if let Some(own) = self.lanes[service as usize].stats.as_mut() {
+                own.pool_capacity.set(self.now, capacity as f64, own.window);
+            }
+        }
     }
 
     pub(super) fn on_timeline_event(&mut self, index: usize) {
@@ -88,7 +99,8 @@ impl World {
                 self.maybe_open_connection(instance);
             }
         }
-        self.arrivals
+        self.lanes[0]
+            .arrivals
             .rescale(after.traffic.rate_per_s / self.base_rate_per_s);
         self.db.set_spec(after.database.clone());
         self.spec.pool = after.pool.clone();
@@ -168,7 +180,7 @@ impl World {
         for _ in 0..old.open() {
             self.db.release_slot();
         }
-        self.in_use_changed(-(old.in_use() as i32));
+        self.in_use_changed(instance, -(old.in_use() as i32));
         let state = &mut self.instances[instance as usize];
         state.epoch = state.epoch.wrapping_add(1);
         state.accept_queue.clear();
@@ -202,7 +214,7 @@ impl World {
     }
 
     pub(super) fn add_instance_with(&mut self, pool: PoolSpec) -> u32 {
-        let mut instance = Instance::new(&pool);
+        let mut instance = Instance::new(&pool, 0);
         instance.up = false;
         self.instances.push(instance);
         let index = (self.instances.len() - 1) as u32;

@@ -1,0 +1,189 @@
+//! `[[services]]`: several services, each with its own traffic, requests, client, fleet
+//! and pool, sharing one `[database]` (its cores and its max_connections).
+//!
+//! A multi-service model is checked one service at a time: each `[[services]]` entry,
+//! put beside the model's shared sections (`name`, `[database]`, `[simulation]`, ...),
+//! is an ordinary single-service model file, so it goes through exactly the checks and
+//! defaults of `check_model`, and its errors are renamed to `services.<name>.<field>`.
+//! The first service becomes the `SystemSpec`'s top-level fields and the others its
+//! `more_services` (see `spec::ServiceSpec` for why). Timeline sections (events,
+//! alerts, autoscaling, traffic traces) are refused in multi-service models for now: which
+//! service an event or an alert meant would have to be said first.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use toml::{Table, Value};
+
+use super::error::{locate_field, InputError};
+
+/// The sections each service has for itself; everything else is shared.
+pub const SERVICE_SECTIONS: [&str; 5] = ["traffic", "request", "client", "fleet", "pool"];
+
+/// Sections a multi-service model may not have yet, with the reason.
+const TIMELINE_SECTIONS: [&str; 3] = ["events", "alerts", "autoscale"];
+
+/// One `[[services]]` entry as a single-service model table: the service's own
+/// sections over the model's shared ones.
+pub struct ServiceTable {
+    pub name: String,
+    pub table: Table,
+}
+
+/// The per-service model tables of a `[[services]]` model, or `None` for a
+/// single-service model (no `services` key).
+pub fn service_tables(
+    path: &Path,
+    text: &str,
+    table: &Table,
+) -> Result<Option<Vec<ServiceTable>>, InputError> {
+    let Some(services) = table.get("services") else {
+        return Ok(None);
+    };
+    let err = |field: &str, message: String, hint: &str| {
+        InputError::at_field(path, text, field, message, hint)
+    };
+    let Some(entries) = services
+        .as_array()
+        .filter(|a| a.iter().all(Value::is_table))
+    else {
+        return Err(err(
+            "services",
+            "`services` must be an array of tables".into(),
+            "write each service as [[services]] with name = \"...\" and its [services.traffic], [services.request], [services.fleet] and [services.pool]",
+        ));
+    };
+    if entries.is_empty() {
+        return Err(err(
+            "services",
+            "`services` lists no service".into(),
+            "add at least one [[services]] entry, or remove `services` and write a single-service model",
+        ));
+    }
+    for section in SERVICE_SECTIONS {
+        if table.contains_key(section) {
+            return Err(err(
+                section,
+                format!("the model has both a top-level [{section}] and [[services]]"),
+                &format!("remove the top-level [{section}] and give each [[services]] entry its own [services.{section}], or remove [[services]] for a single-service model"),
+            ));
+        }
+    }
+    for section in TIMELINE_SECTIONS {
+        if table.contains_key(section) {
+            return Err(err(
+                section,
+                format!("`{section}` is not supported in a model with [[services]] yet"),
+                &format!("remove `{section}`, or model one service at a time to replay a timeline"),
+            ));
+        }
+    }
+    let mut shared = table.clone();
+    shared.remove("services");
+    let mut seen = BTreeSet::new();
+    let mut tables = Vec::new();
+    for (index, entry) in entries.iter().enumerate() {
+        let entry = entry.as_table().expect("checked: every entry is a table");
+        let service = service_table(path, text, index, entry, &shared)?;
+        if !seen.insert(service.name.clone()) {
+            return Err(err(
+                &format!("services[{index}].name"),
+                format!("two services are named \"{}\"", service.name),
+                "give every [[services]] entry its own name",
+            ));
+        }
+        tables.push(service);
+    }
+    Ok(Some(tables))
+}
+
+/// One `[[services]]` entry (number `index`) over the model's `shared` sections.
+fn service_table(
+    path: &Path,
+    text: &str,
+    index: usize,
+    entry: &Table,
+    shared: &Table,
+) -> Result<ServiceTable, InputError> {
+    let err = |field: &str, message: String, hint: &str| {
+        InputError::at_field(path, text, field, message, hint)
+    };
+    let field = format!("services[{index}]");
+    let name = match entry.get("name") {
+        Some(Value::String(name)) if !name.trim().is_empty() => name.clone(),
+        _ => {
+            return Err(err(
+                &format!("{field}.name"),
+                format!("service {index} has no name"),
+                "give every [[services]] entry a name = \"...\" (e.g. \"auth\"), used in outputs and in paths like services.auth.pool.max_size",
+            ))
+        }
+    };
+    if name.contains(['.', '[', ']', '"', '\'']) {
+        return Err(err(
+            &format!("{field}.name"),
+            format!("service name \"{name}\" contains `.`, `[`, `]` or a quote"),
+            "use letters, digits, `-` and `_`, so that paths like services.<name>.pool.max_size can name it",
+        ));
+    }
+    let mut service = shared.clone();
+    for (key, value) in entry {
+        if key == "name" {
+            continue;
+        }
+        if !SERVICE_SECTIONS.contains(&key.as_str()) {
+            return Err(InputError::new(
+                path,
+                format!("service \"{name}\" has an unknown section `{key}`"),
+            )
+            .field(format!("services.{name}.{key}"))
+            .line(locate_field(text, "services"))
+            .hint(format!(
+                "a service has name, {}; the database and simulation are shared",
+                SERVICE_SECTIONS.join(", ")
+            )));
+        }
+        service.insert(key.clone(), value.clone());
+    }
+    if entry.get("traffic").and_then(|t| t.get("trace")).is_some() {
+        return Err(InputError::new(
+            path,
+            format!("service \"{name}\": traffic traces are not supported in a model with [[services]] yet"),
+        )
+        .field(format!("services.{name}.traffic.trace"))
+        .line(locate_field(text, "services"))
+        .hint("remove `trace` (and arrivals = \"trace\") from the service's [services.traffic]; a `profile` works"));
+    }
+    Ok(ServiceTable {
+        name,
+        table: service,
+    })
+}
+
+/// Renames an error found while checking service `name` on its own so that it points
+/// into the multi-service file: `pool.max_size` becomes `services.<name>.pool.max_size`.
+pub fn in_service(error: InputError, name: &str, text: &str) -> InputError {
+    let Some(field) = &error.field else {
+        return error;
+    };
+    let shared = [
+        "database",
+        "simulation",
+        "name",
+        "description",
+        "uncertainty",
+    ]
+    .iter()
+    .any(|s| field == s || field.starts_with(&format!("{s}.")));
+    if shared {
+        return error;
+    }
+    let renamed = format!("services.{name}.{field}");
+    let line = locate_field(text, "services");
+    InputError {
+        field: Some(renamed),
+        line: line.or(error.line),
+        message: format!("service \"{name}\": {}", error.message),
+        ..error
+    }
+}
