@@ -21,8 +21,11 @@ use crate::stats::series::{
     evaluate_alerts, mean_series, phase_stats, AlertFiring, IntervalSample, PhaseStats,
 };
 use crate::stats::summary::Summary;
+use proxy_point::aggregate_proxy;
+pub use proxy_point::ProxyPoint;
 
 pub mod journal;
+pub mod proxy_point;
 pub mod run_lines;
 pub mod shard;
 
@@ -86,6 +89,8 @@ pub struct PointResult {
     pub phases: Vec<PhaseStats>,
     /// Database connects refused, mean per replication.
     pub db_connect_refusals: f64,
+    /// PgBouncer's figures (models with a `[proxy]` only).
+    pub proxy: Option<ProxyPoint>,
 }
 
 /// Everything a sweep produced.
@@ -288,6 +293,7 @@ pub fn aggregate(experiment: &Experiment, runs: &[Run]) -> Vec<PointResult> {
                     .collect()
             };
             PointResult {
+                proxy: aggregate_proxy(&summaries, CONFIDENCE),
                 index,
                 unstable_runs: summaries.iter().filter(|s| s.unstable.is_some()).count() as u32,
                 variant: point.variant,
@@ -348,6 +354,14 @@ pub fn aggregate(experiment: &Experiment, runs: &[Run]) -> Vec<PointResult> {
 /// (autoscaling's max_instances, if higher) plus `surge` deploy instances, plus other
 /// clients and the superuser reserve. Saturates instead of overflowing.
 pub fn connections_needed(spec: &SystemSpec, surge: u32) -> u32 {
+    let db = &spec.database;
+    if let Some(proxy) = &spec.proxy {
+        // Behind PgBouncer only its server pools reach the database, whatever the app pools.
+        let total = proxy.max_server_connections()
+            + db.other_connections as u64
+            + db.reserved_connections as u64;
+        return total.min(u32::MAX as u64) as u32;
+    }
     let instances = spec
         .timeline
         .autoscale
@@ -355,7 +369,6 @@ pub fn connections_needed(spec: &SystemSpec, surge: u32) -> u32 {
         .map_or(spec.fleet.instances, |a| {
             a.max_instances.max(spec.fleet.instances)
         });
-    let db = &spec.database;
     let total = (instances as u64 + surge as u64) * spec.pool.max_size as u64
         + db.other_connections as u64
         + db.reserved_connections as u64;

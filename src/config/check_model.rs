@@ -10,6 +10,7 @@ use std::path::Path;
 use super::distribution::{build_time_dist, DistSpec};
 use super::duration::parse_duration;
 use super::error::{locate_field, InputError};
+use super::proxy::{check_proxy, check_transactions, ProxyContext};
 use super::sections::*;
 use super::spec::*;
 use super::suggest;
@@ -72,6 +73,27 @@ pub fn check_model(file: &ModelFile, path: &Path, text: &str) -> Result<SystemSp
     let fleet = check_fleet(&c, &file.fleet)?;
     let pool = check_pool(&c, &file.pool)?;
     let database = check_database(&c, &file.database)?;
+    let step_groups: Vec<(StepKind, Option<String>)> = steps
+        .iter()
+        .zip(&file.request.steps)
+        .map(|(step, section)| (step.kind, section.transaction.clone()))
+        .collect();
+    let transactions = check_transactions(path, text, scope, &step_groups)?;
+    let proxy = match &file.proxy {
+        None => None,
+        Some(section) => Some(check_proxy(
+            &ProxyContext {
+                path,
+                text,
+                base_dir: c.base_dir,
+                database: &database,
+                transactions: &transactions,
+                steps: &step_groups.iter().map(|s| s.0).collect::<Vec<_>>(),
+                default_connect: &postgres_backend_start(),
+            },
+            section,
+        )?),
+    };
     let simulation = check_simulation(&c, &file.simulation)?;
     Ok(SystemSpec {
         name: file.name.clone(),
@@ -83,6 +105,8 @@ pub fn check_model(file: &ModelFile, path: &Path, text: &str) -> Result<SystemSp
         fleet,
         pool,
         database,
+        transactions,
+        proxy,
         simulation,
         timeline: Timeline::default(),
     })
@@ -299,7 +323,15 @@ fn check_retry_on(c: &Checker, retry_on: Option<&[String]>) -> Result<u8, InputE
             return Err(c.err(
                 &field,
                 "retries_exhausted cannot itself be retried".into(),
-                &format!("retry_on takes: {}", names[..4].join(", ")),
+                &format!(
+                    "retry_on takes: {}",
+                    names
+                        .iter()
+                        .filter(|n| **n != "retries_exhausted")
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             ));
         }
         mask |= 1 << k as u8;
@@ -370,22 +402,10 @@ fn check_pool(c: &Checker, pool: &PoolSection) -> Result<PoolSpec, InputError> {
         return Err(c.err("pool.min_idle", format!("min_idle ({min_idle}) is larger than max_size ({})", pool.max_size), "set min_idle <= max_size, or omit it (HikariCP defaults minimumIdle to maximumPoolSize)"));
     }
     let acquire_timeout = c.duration("pool.acquire_timeout", &pool.acquire_timeout)?;
-    let connect_spec = pool.connect_time.clone().unwrap_or(DistSpec {
-        dist: "lognormal".into(),
-        median: Some("8ms".into()),
-        p99: Some("30ms".into()),
-        value: None,
-        mean: None,
-        cv: None,
-        scale: None,
-        shape: None,
-        min: None,
-        max: None,
-        file: None,
-        column: None,
-        components: None,
-        weight: None,
-    });
+    let connect_spec = pool
+        .connect_time
+        .clone()
+        .unwrap_or_else(postgres_backend_start);
     let connect_time = build_time_dist(&connect_spec, c.base_dir).map_err(|e| {
         InputError::new(c.path, format!("connect_time: {}", e.message))
             .field(format!("pool.connect_time.{}", e.subfield))
@@ -419,6 +439,27 @@ fn check_pool(c: &Checker, pool: &PoolSection) -> Result<PoolSpec, InputError> {
         idle_timeout,
         fairness,
     })
+}
+
+/// A new PostgreSQL backend on a LAN without TLS: fork and authentication, about 8 ms
+/// (docs/domain.md); the default for `pool.connect_time` and `proxy.server_connect_time`.
+fn postgres_backend_start() -> DistSpec {
+    DistSpec {
+        dist: "lognormal".into(),
+        median: Some("8ms".into()),
+        p99: Some("30ms".into()),
+        value: None,
+        mean: None,
+        cv: None,
+        scale: None,
+        shape: None,
+        min: None,
+        max: None,
+        file: None,
+        column: None,
+        components: None,
+        weight: None,
+    }
 }
 
 fn check_database(c: &Checker, db: &DatabaseSection) -> Result<DatabaseSpec, InputError> {

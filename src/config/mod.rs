@@ -14,6 +14,7 @@ pub mod input_file;
 pub mod model;
 pub mod overrides;
 pub mod prometheus;
+pub mod proxy;
 pub mod sections;
 pub mod spec;
 pub mod sweep_values;

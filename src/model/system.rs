@@ -19,6 +19,7 @@ use crate::config::model::{StepKind, SystemSpec};
 use crate::config::timeline::EventAction;
 use crate::model::database::Database;
 use crate::model::pool::{Pool, Waiter};
+use crate::model::proxy::ProxyState;
 use crate::model::traffic::ArrivalProcess;
 use crate::sim::queue::EventQueue;
 use crate::sim::rng::{stream, Source, Stream};
@@ -29,6 +30,7 @@ use hdrhistogram::Histogram;
 
 mod acquisition;
 mod attempts;
+mod proxy_hook;
 mod statements;
 mod timeline;
 
@@ -122,6 +124,14 @@ enum Event {
         index: u32,
     },
     ScaleOut,
+    /// A PgBouncer's new server connection is open.
+    ServerConnectDone {
+        bouncer: u32,
+    },
+    /// A PgBouncer's oldest waiter reaches reserve_pool_timeout or query_wait_timeout.
+    ProxyTimer {
+        bouncer: u32,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,6 +143,8 @@ enum JobState {
     Queued,
     /// Waiting for a connection.
     Waiting,
+    /// Holding a client connection, waiting in PgBouncer for a server connection.
+    ServerWaiting,
     /// Running an app step.
     App,
     /// A statement is executing at the database.
@@ -150,6 +162,8 @@ struct Job {
     instance: u32,
     step: u32,
     connection: u32,
+    /// The PgBouncer whose server connection the job holds or waits for (NONE: neither).
+    server: u32,
     holds_worker: bool,
     wait_started: SimTime,
     /// The client stopped waiting; the work goes on as a zombie.
@@ -258,6 +272,8 @@ struct World {
     live_requests: u32,
     instances: Vec<Instance>,
     db: Database,
+    /// PgBouncer between the pools and the database, when the model has one.
+    proxy: Option<ProxyState>,
     round_robin_next: u32,
     client_deadlines: VecDeque<(u32, u32, SimTime)>,
     client_timer_armed: bool,
@@ -302,18 +318,24 @@ pub fn simulate_detailed(spec: &SystemSpec, options: RunOptions, record_series: 
     let mut world = World::new(spec, options.replication, record_series);
     world.run();
     let peak_db_connections = world.db.peak_slots_used + spec.database.other_connections;
+    let window = world.stats.window;
     let series = world.series.take().unwrap_or_default();
     let alerts = evaluate_alerts(
         &spec.timeline.alerts,
         &series,
         spec.simulation.sample_interval.as_secs_f64(),
     );
-    let summary = world.stats.finish(
+    let mut summary = world.stats.finish(
         spec.database.cores,
         peak_db_connections,
         world.events_processed,
         started.elapsed().as_secs_f64(),
     );
+    if let Some(proxy) = &world.proxy {
+        summary.proxy = Some(proxy.summary(window));
+        summary.failures.proxy_wait_timeout.get_or_insert(0);
+        summary.failures.proxy_refused.get_or_insert(0);
+    }
     RunOutput {
         summary,
         series,
@@ -373,6 +395,15 @@ impl World {
             live_requests: 0,
             instances,
             db: Database::new(spec.database.clone()),
+            proxy: spec.proxy.as_ref().map(|proxy| {
+                ProxyState::new(
+                    proxy,
+                    spec.fleet.instances as usize,
+                    spec.steps.len(),
+                    &spec.transactions,
+                    rng(Source::Connects, 1),
+                )
+            }),
             round_robin_next: 0,
             client_deadlines: VecDeque::new(),
             client_timer_armed: false,
@@ -478,7 +509,7 @@ impl World {
                     self.on_connect_done(instance, connection);
                 } else {
                     // The pool it was opened for is gone: the backend closes at once.
-                    self.db.release_slot();
+                    self.stale_connect_done();
                 }
             }
             Event::ConnectRetry { instance, epoch } => {
@@ -541,6 +572,8 @@ impl World {
                 self.autoscale_booting -= 1;
                 self.add_instance();
             }
+            Event::ServerConnectDone { bouncer } => self.on_server_connect_done(bouncer),
+            Event::ProxyTimer { bouncer } => self.on_proxy_timer(bouncer),
         }
     }
 }

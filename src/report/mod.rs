@@ -11,6 +11,7 @@ pub mod line_chart;
 pub mod markdown;
 pub mod output;
 pub mod plotting;
+pub mod proxy_section;
 pub mod sensitivity;
 pub mod table;
 mod theme;

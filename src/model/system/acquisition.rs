@@ -10,7 +10,7 @@ use super::{
     still_waiting, Event, JobState, World, BARGING_HANDOFF, HOUSEKEEPING_PERIOD, LIFETIME_JITTER,
     NONE,
 };
-use crate::config::model::Fairness;
+use crate::config::model::{FailureKind, Fairness};
 use crate::model::pool::{ConnState, Waiter};
 use crate::sim::time::{round_to_u64, SimTime};
 
@@ -41,6 +41,7 @@ impl World {
         }
         if pool.spec.acquire_timeout.is_zero() {
             let kind = pool.acquire_failure();
+            let kind = self.refusal_cause(j.instance, kind);
             if j.measured {
                 self.stats.record_acquisition(SimTime::ZERO);
             }
@@ -87,7 +88,7 @@ impl World {
         // Past its lifetime, or the pool was shrunk by a hot change: close rather than reuse.
         if pool.closes_on_return(j.connection) {
             pool.close(j.connection);
-            self.db.release_slot();
+            self.pool_connections_closed(j.instance, 1);
             self.in_use_changed(-1);
             self.maybe_open_connection(j.instance);
             return;
@@ -152,6 +153,7 @@ impl World {
                 break;
             };
             let kind = pool.acquire_failure();
+            let kind = self.refusal_cause(instance, kind);
             let j = self.jobs[waiter.job as usize];
             if j.measured {
                 self.stats.record_acquisition(self.now - j.wait_started);
@@ -164,25 +166,33 @@ impl World {
     /// Starts the single adder on a new connection if the pool wants one.
     pub(super) fn maybe_open_connection(&mut self, instance: u32) {
         let epoch = self.instances[instance as usize].epoch;
+        if !self.instances[instance as usize].pool.wants_connection() {
+            return;
+        }
+        let through_proxy = match self.connect_slot(instance) {
+            Ok(through_proxy) => through_proxy,
+            Err(kind) => {
+                let backoff = self.instances[instance as usize].pool.note_refused();
+                if kind == FailureKind::DbRefused {
+                    self.stats.diagnostics.db_connect_refusals += 1;
+                }
+                self.queue
+                    .schedule(self.now + backoff, Event::ConnectRetry { instance, epoch });
+                return;
+            }
+        };
         let pool = &mut self.instances[instance as usize].pool;
-        if !pool.wants_connection() {
-            return;
-        }
-        if !self.db.has_free_slot() {
-            let backoff = pool.note_refused();
-            self.stats.diagnostics.db_connect_refusals += 1;
-            self.queue
-                .schedule(self.now + backoff, Event::ConnectRetry { instance, epoch });
-            return;
-        }
-        self.db.take_slot();
         let connection = pool.begin_open();
         let total = pool.total();
         debug_assert!(total <= pool.spec.max_size, "pool above max_size");
         let diagnostics = &mut self.stats.diagnostics;
         diagnostics.peak_pool_connections = diagnostics.peak_pool_connections.max(total);
         diagnostics.connections_opened += 1;
-        let connect_ns = pool.spec.connect_time.sample_ns(&mut self.connect_rng);
+        let mut connect_ns = pool.spec.connect_time.sample_ns(&mut self.connect_rng);
+        if let (Some((bouncer, extra_ns)), Some(proxy)) = (through_proxy, self.proxy.as_mut()) {
+            proxy.bind(instance, connection, bouncer);
+            connect_ns += extra_ns;
+        }
         self.queue.schedule(
             self.now + SimTime(round_to_u64(connect_ns)),
             Event::ConnectDone {
@@ -235,7 +245,7 @@ impl World {
         match c.state {
             ConnState::Idle => {
                 pool.close(connection);
-                self.db.release_slot();
+                self.pool_connections_closed(instance, 1);
                 self.maybe_open_connection(instance);
             }
             ConnState::InUse => pool.retire_on_return(connection),
@@ -249,9 +259,7 @@ impl World {
         let closed = self.instances[instance as usize]
             .pool
             .close_expired_idle(now);
-        for _ in 0..closed {
-            self.db.release_slot();
-        }
+        self.pool_connections_closed(instance, closed);
         if now < self.spec.simulation.horizon {
             self.queue.schedule_later(
                 now + HOUSEKEEPING_PERIOD,
