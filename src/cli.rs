@@ -77,6 +77,13 @@ pub struct RunArgs {
     /// and a timeline chart beside it (<name>-timeline.png and .svg).
     #[arg(long, value_name = "FILE.csv")]
     pub timeseries: Option<PathBuf>,
+    /// No estimate or progress on stderr (stdout is unchanged).
+    #[arg(long, overrides_with = "progress")]
+    pub quiet: bool,
+    /// Report progress on stderr (the default): a bar on a terminal, otherwise a line
+    /// every 5 s once a run takes that long. Overrides an earlier --quiet.
+    #[arg(long, overrides_with = "quiet")]
+    pub progress: bool,
 }
 
 #[derive(Debug, clap::Args)]

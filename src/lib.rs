@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod fit;
 pub mod model;
+pub mod progress;
 pub mod recommend;
 pub mod report;
 pub mod sim;

@@ -5,12 +5,12 @@
 //! numbers), and the results are the same whatever the thread count: rayon's
 //! indexed `collect` puts every run back in its place.
 
-use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+
+use std::time::Instant;
 
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 use rayon::prelude::*;
 
 use crate::config::experiment::{Experiment, Slo, GROWTH_PATH, POOL_SIZE_PATH};
@@ -183,68 +183,25 @@ fn worker_pool(threads: Option<usize>) -> anyhow::Result<rayon::ThreadPool> {
     builder.build().context("cannot start the worker threads")
 }
 
-/// How often progress is logged when stderr is not a terminal.
-const PROGRESS_LINE_INTERVAL: Duration = Duration::from_secs(5);
-
-/// The sweep's progress on stderr: an animated bar on a terminal; elsewhere (a pipe,
-/// a CI log) a plain line at the start and then every few seconds, so a long sweep
-/// is never silent. Nothing at all when `enabled` is false (`--quiet`).
+/// The sweep's progress on stderr (see `crate::progress`): a line at the start, then
+/// every few seconds when stderr is not a terminal.
 fn progress_bar(total_runs: u64, points: usize, enabled: bool) -> ProgressBar {
-    let terminal = std::io::stderr().is_terminal();
-    let target = if enabled && terminal {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
+    let style = crate::progress::ProgressStyleSpec {
+        bar_template:
+            "{spinner} [{elapsed_precise}] {wide_bar} {msg}, {pos}/{len} runs, {per_sec}, ETA {eta}",
+        line_at_start: true,
     };
-    let bar = ProgressBar::with_draw_target(Some(total_runs), target);
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {msg}, {pos}/{len} runs, {per_sec}, ETA {eta}")
-            .expect("static template is valid"),
-    );
-    bar.set_message(format!("0/{points} points"));
-    if enabled && !terminal {
-        log_progress_lines(&bar);
-    } else {
-        bar.enable_steady_tick(Duration::from_millis(200));
-    }
-    bar
-}
-
-/// Prints `bar`'s state as a line now and every `PROGRESS_LINE_INTERVAL` until it
-/// finishes (or is dropped), from a thread of its own.
-fn log_progress_lines(bar: &ProgressBar) {
-    let line = |bar: &ProgressBar| {
-        let total = bar.length().unwrap_or(0);
-        let eta = if bar.position() == 0 {
-            String::new()
-        } else {
-            format!(", about {} left", indicatif::HumanDuration(bar.eta()))
-        };
-        // A closed or full stderr must not panic the sweep (issue 11).
-        let _ = writeln!(
-            std::io::stderr(),
-            "sweep: {}/{total} runs, {}, {:.0} s elapsed{eta}",
+    let first_message = format!("0/{points} points");
+    crate::progress::start(total_runs, &style, first_message, enabled, |bar| {
+        format!(
+            "sweep: {}/{} runs, {}, {:.0} s elapsed{}",
             bar.position(),
+            bar.length().unwrap_or(0),
             bar.message(),
-            bar.elapsed().as_secs_f64()
-        );
-    };
-    line(bar);
-    let watched = bar.downgrade();
-    std::thread::spawn(move || {
-        let mut last = Instant::now();
-        loop {
-            std::thread::sleep(Duration::from_millis(100));
-            let Some(bar) = watched.upgrade() else { return };
-            if bar.is_finished() {
-                return;
-            }
-            if last.elapsed() >= PROGRESS_LINE_INTERVAL {
-                line(&bar);
-                last = Instant::now();
-            }
-        }
-    });
+            bar.elapsed().as_secs_f64(),
+            crate::progress::time_left(bar)
+        )
+    })
 }
 
 /// Mean and 95% interval of each key metric per point, and the SLO verdict.

@@ -29,7 +29,7 @@ fn exact(value: f64) -> Interval {
 
 /// Pool sizes 4..16 at growth 1.0, 1.5 and 2.0 under a 300 ms / 0.1% SLO. Size 16 is
 /// beyond the database limit; size 8 at 1.5x has a p99 of 291 ms whose upper bound (312 ms)
-/// fails the SLO.
+/// fails the SLO; size 4 at 2.0x was unstable (its backlog kept growing).
 fn points() -> Vec<CapacityPoint> {
     let mut points = Vec::new();
     for (row, growth) in [1.0, 1.5, 2.0].into_iter().enumerate() {
@@ -57,6 +57,7 @@ fn points() -> Vec<CapacityPoint> {
                 db_utilization: exact(0.3),
                 slo_pass: latency.hi <= 300.0 && errors <= 0.001,
                 feasible: pool_size <= 12,
+                unstable: pool_size == 4 && row == 2,
             });
         }
     }
@@ -100,6 +101,7 @@ fn bare_points() -> Vec<CapacityPoint> {
         .into_iter()
         .map(|p| CapacityPoint {
             feasible: true,
+            unstable: false,
             ..p
         })
         .collect()
@@ -218,6 +220,8 @@ fn slo_heatmap_explains_failures_and_marks_plan() {
         "\n\u{2191}312\n",
         "\nDB\n",
         "beyond database limit",
+        "\n\u{221e}\n",
+        "unstable: backlog kept growing",
         "plan 1.50x",
         "recommended (12)",
         "planned growth",
@@ -231,6 +235,7 @@ fn slo_heatmap_explains_failures_and_marks_plan() {
     for mark in [
         "\nDB\n",
         "beyond database limit",
+        "unstable",
         "plan ",
         "recommended",
         "planned growth",
@@ -253,6 +258,7 @@ fn heatmap_stays_legible_with_sixteen_growth_rows() {
                 db_utilization: exact(0.5),
                 slo_pass: false,
                 feasible: pool_size <= 14,
+                unstable: false,
             })
         })
         .collect();

@@ -274,3 +274,39 @@ fn without_a_terminal_the_sweep_logs_progress_unless_quiet() {
         "the last of --quiet and --progress wins"
     );
 }
+
+#[test]
+fn without_a_terminal_a_long_run_logs_its_simulated_clock_unless_quiet() {
+    // A run of about a second in a test build, with lines every 100 ms instead of 5 s.
+    let run = |extra: &[&str]| {
+        let output = poolsim()
+            .args([
+                "run",
+                "models/auth-service.toml",
+                "--set",
+                "simulation.horizon=15m",
+            ])
+            .args(extra)
+            .env("POOLSIM_PROGRESS_INTERVAL", "100ms")
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        String::from_utf8(output.stderr).unwrap()
+    };
+    let logged = run(&[]);
+    let line = logged
+        .lines()
+        .find(|line| line.starts_with("run: simulated "))
+        .unwrap_or_else(|| panic!("a progress line:\n{logged}"));
+    assert!(
+        line.contains(" of 15m (") && line.contains("%), ") && line.contains(" s elapsed"),
+        "the line says how far the clock is: {line}"
+    );
+    assert_eq!(run(&["--quiet"]), "", "--quiet silences stderr");
+    // Short runs say nothing at the default interval.
+    let short = poolsim()
+        .args(["run", "tests/fixtures/minimal.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(short.stderr).unwrap(), "");
+}

@@ -107,6 +107,13 @@ fn recommendations_agree_with_points_csv() {
         .collect();
     assert_eq!(unstable_at[&("4".into(), "1".into())], "3");
     assert_eq!(unstable_at[&("10".into(), "1".into())], "0");
+    // ... and the report says so, next to the numbers they make unreliable.
+    let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(
+        report.contains("**Unstable:** size 4 at 1.00x (3 of 3 replications)"),
+        "{report}"
+    );
+    assert!(report.contains(" ✗\u{221e} |"), "the p99 cell is marked");
     let rec: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("recommendations.json")).unwrap())
             .unwrap();

@@ -6,6 +6,7 @@ pub mod calibrate;
 pub mod console;
 pub mod fit;
 mod merge;
+mod run_progress;
 mod sweep;
 
 use std::path::Path;
@@ -15,7 +16,7 @@ use crate::cli::{CheckArgs, Cli, Command, OutputFormat, RunArgs, ValidateArgs};
 use crate::config::model::ModelSource;
 use crate::config::overrides::parse_override_value;
 use crate::config::InputError;
-use crate::model::{simulate_detailed, RunOptions};
+use crate::model::RunOptions;
 use crate::report::table;
 
 /// `run --format json`: the keys docs/outputs.md lists, plus `alerts` when the model defines alert rules.
@@ -77,13 +78,16 @@ fn run_model(args: &RunArgs) -> Result<ExitCode, AppError> {
             .hint("shorten simulation.horizon, lower traffic.rate, or lengthen simulation.sample_interval")
             .into());
     }
-    announce_long_run(budget.events, 1);
-    let output = simulate_detailed(
+    if !args.quiet {
+        announce_long_run(budget.events, 1);
+    }
+    let output = run_progress::simulate_with_progress(
         &spec,
         RunOptions {
             replication: args.replication,
         },
         args.timeseries.is_some(),
+        !args.quiet,
     );
     if output.summary.requests.offered == 0 {
         return Err(InputError::new(

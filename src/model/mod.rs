@@ -8,4 +8,4 @@ pub mod proxy;
 pub mod system;
 pub mod traffic;
 
-pub use system::{simulate, simulate_detailed, RunOptions, RunOutput};
+pub use system::{simulate, simulate_detailed, simulate_watched, RunOptions, RunOutput};

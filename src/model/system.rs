@@ -12,6 +12,7 @@
 //! recognised by its generation and ignored.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use crate::config::model::PoolSpec;
@@ -48,6 +49,9 @@ const SCALE_IN_DRAIN: SimTime = SimTime(30_000_000_000);
 /// is dropped as `backlog_full`: an unstable system's backlog would otherwise grow
 /// with the horizon until memory runs out (about 200 bytes each, so 200 MB at most).
 pub const BACKLOG_LIMIT: u32 = 1_000_000;
+/// How often (in events) a watched run publishes its simulated clock: rare enough
+/// to cost nothing, frequent enough (about every 10 ms) for a progress display.
+const CLOCK_EVERY_EVENTS: u64 = 1 << 16;
 /// Kubernetes HPA's default scale-down stabilization window.
 const SCALE_IN_STABILIZATION: SimTime = SimTime(300_000_000_000);
 
@@ -314,9 +318,20 @@ pub fn simulate(spec: &SystemSpec, options: RunOptions) -> Summary {
 /// Runs one replication; `record_series` keeps the sampled time series (it is
 /// always sampled internally when the model has alerts or autoscaling).
 pub fn simulate_detailed(spec: &SystemSpec, options: RunOptions, record_series: bool) -> RunOutput {
+    simulate_watched(spec, options, record_series, None)
+}
+
+/// `simulate_detailed` that publishes the simulated clock (ns) into `clock` every
+/// `CLOCK_EVERY_EVENTS` events, for a progress display on another thread.
+pub fn simulate_watched(
+    spec: &SystemSpec,
+    options: RunOptions,
+    record_series: bool,
+    clock: Option<&AtomicU64>,
+) -> RunOutput {
     let started = Instant::now();
     let mut world = World::new(spec, options.replication, record_series);
-    world.run();
+    world.run(clock);
     let peak_db_connections = world.db.peak_slots_used + spec.database.other_connections;
     let window = world.stats.window;
     let series = world.series.take().unwrap_or_default();
@@ -413,7 +428,7 @@ impl World {
         }
     }
 
-    fn run(&mut self) {
+    fn run(&mut self, clock: Option<&AtomicU64>) {
         let horizon = self.spec.simulation.horizon;
         for instance in 0..self.instances.len() as u32 {
             self.maybe_open_connection(instance);
@@ -458,6 +473,11 @@ impl World {
             }
             self.now = time;
             self.events_processed += 1;
+            if self.events_processed.is_multiple_of(CLOCK_EVERY_EVENTS) {
+                if let Some(clock) = clock {
+                    clock.store(time.0, Ordering::Relaxed);
+                }
+            }
             self.dispatch(event);
         }
         if !self.stats.diagnostics.reached_horizon {

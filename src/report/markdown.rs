@@ -13,6 +13,8 @@ use crate::config::timeline::EventAction;
 use crate::recommend::{describe_capacity, AlertThresholds, Recommendations, Scenario};
 use crate::sweep::PointResult;
 
+use super::charts::UNSTABLE_MARK;
+
 fn growth(g: f64) -> String {
     format!("{g:.2}x")
 }
@@ -475,12 +477,18 @@ fn capacity_sections(
         &in_scenario,
         |p| {
             format!(
-                "{} {}",
+                "{} {}{}",
                 ms(p.latency_p99_ms.mean),
-                if p.slo_pass { "✓" } else { "✗" }
+                if p.slo_pass { "✓" } else { "✗" },
+                if p.unstable_runs > 0 {
+                    UNSTABLE_MARK
+                } else {
+                    ""
+                }
             )
         },
     );
+    unstable_note(out_inner, experiment, &in_scenario);
     matrix(
         out_inner,
         "Error rate (failed / offered)",
@@ -495,6 +503,31 @@ fn capacity_sections(
     );
 
     out.push_str(&text);
+}
+
+/// Below the p99 table: which points were unstable and what that means for their numbers.
+fn unstable_note(out: &mut String, experiment: &Experiment, points: &[&PointResult]) {
+    let unstable: Vec<&&PointResult> = points.iter().filter(|p| p.unstable_runs > 0).collect();
+    if unstable.is_empty() {
+        return;
+    }
+    let listed: Vec<String> = unstable
+        .iter()
+        .map(|p| {
+            format!(
+                "size {} at {} ({} of {} replications)",
+                p.pool_size,
+                growth(p.growth),
+                p.unstable_runs,
+                experiment.replications
+            )
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "{UNSTABLE_MARK} **Unstable:** {}. Offered load exceeded what the pools or the database serve and the backlog kept growing to the horizon, so these percentiles describe a queue that was still growing, not a steady state: a longer horizon would give larger numbers. runs.csv marks each such replication (`unstable`), points.csv counts them (`unstable_runs`).\n",
+        listed.join(", ")
+    );
 }
 
 fn method(out: &mut String, experiment: &Experiment, points: &[PointResult]) {

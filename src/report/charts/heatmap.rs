@@ -42,13 +42,16 @@ impl Grid<'_> {
 
 /// Why a cell failed, as the short text under its p99: P (p99), E (errors), P+E, or
 /// "\u{2191}312" when only the upper 95% bound of the p99 (312 ms) misses the SLO; DB beyond
-/// the database limit.
+/// the database limit; "\u{221e}" when the system was unstable (its backlog kept growing).
 fn verdict(spec: &CapacityChartSpec, p: &CapacityPoint) -> String {
     if !p.feasible {
         return "DB".into();
     }
     if p.slo_pass {
         return "ok".into();
+    }
+    if p.unstable {
+        return UNSTABLE_MARK.into();
     }
     let p99 = p.latency_p99_ms;
     // A missing (NaN) bound fails.
@@ -76,6 +79,16 @@ fn heatmap_legend(spec: &CapacityChartSpec, grid: &Grid) -> Vec<LegendEntry> {
     ];
     if spec.points.iter().any(|p| !p.feasible) {
         legend.push(LegendEntry::new(INFEASIBLE_REASON, LegendSample::Hatched));
+    }
+    if spec
+        .points
+        .iter()
+        .any(|p| p.unstable && p.feasible && !p.slo_pass)
+    {
+        legend.push(LegendEntry::new(
+            "unstable: backlog kept growing",
+            LegendSample::Text(UNSTABLE_MARK),
+        ));
     }
     if any_missing {
         legend.push(LegendEntry::new(

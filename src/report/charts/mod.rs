@@ -51,6 +51,9 @@ pub struct CapacityPoint {
     /// False when the database cannot hold this pool size here; such a point never counts
     /// as passing, whatever it measured.
     pub feasible: bool,
+    /// True when a replication's backlog grew without bound (offered load beyond what
+    /// the pools or the database serve): its percentiles describe a growing queue.
+    pub unstable: bool,
 }
 
 /// How much traffic growth one pool size carries (growth factors; None = not even 1.0x, or
@@ -127,6 +130,9 @@ use super::theme::{
 const PASS_COLOUR: RGBColor = RGBColor(161, 217, 155);
 const FAIL_COLOUR: RGBColor = RGBColor(244, 150, 140);
 const MISSING_COLOUR: RGBColor = RGBColor(225, 225, 225);
+/// A failing point whose backlog grew without bound, wherever it is marked (the heat
+/// map's cell, the report's tables).
+pub const UNSTABLE_MARK: &str = "\u{221e}";
 /// Why a pool size is infeasible, wherever it is marked.
 const INFEASIBLE_REASON: &str = "beyond database limit";
 

@@ -30,6 +30,7 @@ fn capacity_point(p: &PointResult) -> charts::CapacityPoint {
         db_utilization: interval(p.db_utilization),
         slo_pass: p.slo_pass,
         feasible: p.feasible,
+        unstable: p.unstable_runs > 0,
     }
 }
 
