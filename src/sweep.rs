@@ -257,11 +257,9 @@ pub fn aggregate(experiment: &Experiment, runs: &[Run]) -> Vec<PointResult> {
                 series,
                 alerts,
                 phases,
-                db_connect_refusals: summaries
-                    .iter()
-                    .map(|s| s.diagnostics.db_connect_refusals as f64)
-                    .sum::<f64>()
-                    / replications as f64,
+                db_connect_refusals: mean_over(&summaries, |s| {
+                    s.diagnostics.db_connect_refusals as f64
+                }),
                 values: point.values.clone(),
                 pool_size: spec.pool.max_size,
                 growth: spec.traffic.growth,
@@ -305,6 +303,11 @@ pub fn aggregate(experiment: &Experiment, runs: &[Run]) -> Vec<PointResult> {
             }
         })
         .collect()
+}
+
+/// The mean of `f` over a point's replications.
+pub fn mean_over(summaries: &[&Summary], f: impl Fn(&Summary) -> f64) -> f64 {
+    summaries.iter().map(|s| f(s)).sum::<f64>() / summaries.len().max(1) as f64
 }
 
 /// Connections the database must hold with every pool full: the fleet at its largest

@@ -15,6 +15,7 @@ pub mod model;
 pub mod overrides;
 pub mod prometheus;
 pub mod proxy;
+pub mod proxy_spec;
 pub mod sections;
 pub mod spec;
 pub mod sweep_values;

@@ -10,11 +10,11 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::distribution::{build_time_dist, DistSpec, TimeDist};
+use super::distribution::{build_time_dist, DistSpec};
 use super::duration::parse_duration;
 use super::error::{locate_field, InputError};
+pub use super::proxy_spec::{PoolMode, ProxySpec, Transaction};
 use super::spec::{ConnectionScope, DatabaseSpec, StepKind};
-use crate::sim::time::SimTime;
 
 /// `[proxy]` as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -59,51 +59,6 @@ fn default_query_wait_timeout() -> String {
 }
 fn one() -> u32 {
     1
-}
-
-/// When PgBouncer gives a client's server connection back to its pool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PoolMode {
-    /// When the client connection closes.
-    Session,
-    /// When the transaction ends (COMMIT or ROLLBACK).
-    Transaction,
-    /// After every statement; multi-statement transactions are refused.
-    Statement,
-}
-
-/// A checked `[proxy]`: one or more PgBouncers, each with its own server pool.
-#[derive(Debug, Clone)]
-pub struct ProxySpec {
-    pub pool_mode: PoolMode,
-    /// Server connections per PgBouncer (per database/user pair).
-    pub default_pool_size: u32,
-    /// Extra server connections per PgBouncer, opened once a client waited `reserve_pool_timeout`.
-    pub reserve_pool_size: u32,
-    pub reserve_pool_timeout: SimTime,
-    /// Client connections per PgBouncer beyond which connects are refused.
-    pub max_client_conn: u32,
-    /// A client waiting longer than this for a server connection gets an error.
-    pub query_wait_timeout: SimTime,
-    /// Opening a server connection: PostgreSQL's backend start.
-    pub server_connect_time: TimeDist,
-    /// PgBouncers behind a balancer; client connections spread over them.
-    pub instances: u32,
-}
-
-impl ProxySpec {
-    /// Server connections all PgBouncers may hold at most, reserve included.
-    pub fn max_server_connections(&self) -> u64 {
-        u64::from(self.instances)
-            * (u64::from(self.default_pool_size) + u64::from(self.reserve_pool_size))
-    }
-}
-
-/// One transaction of the request: from its first db step to its last (step indices).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Transaction {
-    pub first_db_step: u32,
-    pub last_db_step: u32,
 }
 
 fn err(path: &Path, text: &str, field: &str, message: String, hint: &str) -> InputError {
@@ -272,16 +227,23 @@ pub fn check_proxy(cx: &ProxyContext, section: &ProxySection) -> Result<ProxySpe
         return Err(err(path, text, "proxy.default_pool_size", format!("the PgBouncer server pools can never fit the database: {} instance(s) x (default_pool_size {} + reserve_pool_size {}) = {servers} server connections, but max_connections {} leaves {available} after reserved ({}) and other ({}) connections", spec.instances, spec.default_pool_size, spec.reserve_pool_size, database.max_connections, database.reserved_connections, database.other_connections), &format!("lower default_pool_size (or reserve_pool_size, or proxy.instances) so that instances x (default_pool_size + reserve_pool_size) <= {available}, or raise database.max_connections")));
     }
     if pool_mode == PoolMode::Statement {
-        let multi = cx.transactions.iter().find(|t| {
-            cx.steps[t.first_db_step as usize..=t.last_db_step as usize]
-                .iter()
-                .filter(|k| **k == StepKind::Db)
-                .count()
-                > 1
-        });
-        if let Some(t) = multi {
-            return Err(err(path, text, "proxy.pool_mode", format!("pool_mode = \"statement\" refuses multi-statement transactions (as PgBouncer does), but the transaction from step {} to step {} has several db steps", t.first_db_step, t.last_db_step), "use pool_mode = \"transaction\", or make every db step its own transaction (connection_scope = \"step\", or a distinct `transaction` name per db step)"));
-        }
+        refuse_multi_statement_transactions(cx)?;
     }
     Ok(spec)
+}
+
+/// PgBouncer's statement mode refuses transactions of several statements.
+fn refuse_multi_statement_transactions(cx: &ProxyContext) -> Result<(), InputError> {
+    let (path, text) = (cx.path, cx.text);
+    let multi = cx.transactions.iter().find(|t| {
+        cx.steps[t.first_db_step as usize..=t.last_db_step as usize]
+            .iter()
+            .filter(|k| **k == StepKind::Db)
+            .count()
+            > 1
+    });
+    if let Some(t) = multi {
+        return Err(err(path, text, "proxy.pool_mode", format!("pool_mode = \"statement\" refuses multi-statement transactions (as PgBouncer does), but the transaction from step {} to step {} has several db steps", t.first_db_step, t.last_db_step), "use pool_mode = \"transaction\", or make every db step its own transaction (connection_scope = \"step\", or a distinct `transaction` name per db step)"));
+    }
+    Ok(())
 }

@@ -223,9 +223,9 @@ pub struct SystemSpec {
     pub pool: PoolSpec,
     pub database: DatabaseSpec,
     /// The request's transactions in step order (used by a proxy in transaction mode).
-    pub transactions: Vec<super::proxy::Transaction>,
+    pub transactions: Vec<super::proxy_spec::Transaction>,
     /// PgBouncer between the pools and the database, if any.
-    pub proxy: Option<super::proxy::ProxySpec>,
+    pub proxy: Option<super::proxy_spec::ProxySpec>,
     pub simulation: SimulationSpec,
     /// Events, alerts, autoscaling and traces (empty for a steady-state model).
     pub timeline: Timeline,

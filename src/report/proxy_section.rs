@@ -7,6 +7,7 @@
 use std::fmt::Write;
 
 use crate::config::experiment::Experiment;
+use crate::stats::summary::Summary;
 use crate::sweep::PointResult;
 
 fn number(value: f64) -> String {
@@ -57,6 +58,25 @@ pub fn proxy_columns(points: &[PointResult]) -> Option<(Vec<String>, Vec<Vec<Str
         })
         .collect();
     Some((header, rows))
+}
+
+/// The `pgbouncer` line of `run`'s table (nothing without a proxy).
+pub fn proxy_run_line(s: &Summary) -> Option<String> {
+    let p = s.proxy.as_ref()?;
+    let ms = |v: f64| format!("{v:.1}");
+    let pct = |v: f64| format!("{:.1}%", v * 100.0);
+    Some(format!(
+                "{} mode: server connections in use mean {:.1}, open peak {} of pool {}; waited {} (mean {} ms, p99 {} ms); failures: proxy_wait_timeout {}  proxy_refused {}",
+                p.pool_mode,
+                p.mean_active_server_connections,
+                p.peak_server_connections,
+                p.server_pool_capacity,
+                pct(p.p_wait),
+                ms(p.wait_mean_ms),
+                ms(p.wait_p99_ms),
+                s.failures.proxy_wait_timeout.unwrap_or(0),
+                s.failures.proxy_refused.unwrap_or(0)
+    ))
 }
 
 /// The report's PgBouncer section (nothing when no point has a proxy).

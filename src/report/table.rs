@@ -120,22 +120,8 @@ pub fn render(spec: &SystemSpec, replication: u32, summary: &Summary) -> String 
             format!("{} events in {:.2} s wall", s.events_processed, s.wall_seconds),
         ),
     ];
-    if let Some(p) = &s.proxy {
-        rows.insert(rows.len() - 1, (
-            "pgbouncer",
-            format!(
-                "{} mode: server connections in use mean {:.1}, open peak {} of pool {}; waited {} (mean {} ms, p99 {} ms); failures: proxy_wait_timeout {}  proxy_refused {}",
-                p.pool_mode,
-                p.mean_active_server_connections,
-                p.peak_server_connections,
-                p.server_pool_capacity,
-                pct(p.p_wait),
-                ms(p.wait_mean_ms),
-                ms(p.wait_p99_ms),
-                s.failures.proxy_wait_timeout.unwrap_or(0),
-                s.failures.proxy_refused.unwrap_or(0)
-            ),
-        ));
+    if let Some(line) = crate::report::proxy_section::proxy_run_line(s) {
+        rows.insert(rows.len() - 1, ("pgbouncer", line));
     }
     for (label, value) in rows {
         let _ = writeln!(out, "  {label:<16}{value}");

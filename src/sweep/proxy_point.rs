@@ -5,6 +5,7 @@
 
 use crate::stats::confidence::{estimate, Estimate};
 use crate::stats::summary::Summary;
+use crate::sweep::mean_over;
 
 /// The proxy figures of a point (models with a `[proxy]` only).
 #[derive(Debug, Clone)]
@@ -34,13 +35,6 @@ pub fn aggregate_proxy(summaries: &[&Summary], confidence: f64) -> Option<ProxyP
             confidence,
         )
     };
-    let mean_failures = |f: &dyn Fn(&Summary) -> Option<u64>| {
-        summaries
-            .iter()
-            .map(|s| f(s).unwrap_or(0) as f64)
-            .sum::<f64>()
-            / summaries.len() as f64
-    };
     Some(ProxyPoint {
         pool_mode: first.pool_mode.clone(),
         server_pool_capacity: first.server_pool_capacity,
@@ -52,7 +46,9 @@ pub fn aggregate_proxy(summaries: &[&Summary], confidence: f64) -> Option<ProxyP
         mean_active_server_connections: metric(&|p| p.mean_active_server_connections),
         p_wait: metric(&|p| p.p_wait),
         wait_mean_ms: metric(&|p| p.wait_mean_ms),
-        wait_timeout_failures: mean_failures(&|s| s.failures.proxy_wait_timeout),
-        refused_failures: mean_failures(&|s| s.failures.proxy_refused),
+        wait_timeout_failures: mean_over(summaries, |s| {
+            s.failures.proxy_wait_timeout.unwrap_or(0) as f64
+        }),
+        refused_failures: mean_over(summaries, |s| s.failures.proxy_refused.unwrap_or(0) as f64),
     })
 }
