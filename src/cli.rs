@@ -201,7 +201,8 @@ pub struct CalibrateArgs {
     #[arg(long, value_name = "OBS.toml")]
     pub observed: PathBuf,
     /// Search this parameter to minimise the error and write <model>.calibrated.toml:
-    /// request.steps[N].time (a step's time scale), request.time (all steps), or a
+    /// request.steps[N].time or request.steps["name"].time (a step's time scale, by index
+    /// or by name as --set takes it), request.time (all steps), or a
     /// number or duration such as database.contention.serial.
     #[arg(long, value_name = "PATH")]
     pub fit: Option<String>,

@@ -51,6 +51,7 @@ pub struct PointResult {
     pub variant: usize,
     /// The value of each swept axis, in the experiment's axis order.
     pub values: Vec<f64>,
+    /// The pool's size setting: its kind's size field (`PoolKind::size_field`).
     pub pool_size: u32,
     pub growth: f64,
     pub instances: u32,
@@ -67,7 +68,7 @@ pub struct PointResult {
     pub attempts_per_request: Estimate,
     /// Largest over the replications.
     pub peak_db_connections: u32,
-    /// (instances + deploy surge) x max_size + other + reserved: what the database must hold
+    /// (instances + deploy surge) x each pool's `max_connections` + other + reserved: what the database must hold
     /// with every pool full during a deploy (autoscaling's max_instances when it scales out further).
     pub fleet_connections: u32,
     pub max_connections: u32,
@@ -231,7 +232,7 @@ pub fn aggregate(experiment: &Experiment, runs: &[Run]) -> Vec<PointResult> {
             let db = &spec.database;
             let surge_instances = experiment.surge_for(instances);
             let fleet_connections = connections_needed(spec, surge_instances);
-            let feasible = fleet_connections <= db.max_connections;
+            let feasible = fits_the_database(spec, fleet_connections);
             let series = mean_series(
                 &runs[index * replications..(index + 1) * replications]
                     .iter()
@@ -261,7 +262,7 @@ pub fn aggregate(experiment: &Experiment, runs: &[Run]) -> Vec<PointResult> {
                     s.diagnostics.db_connect_refusals as f64
                 }),
                 values: point.values.clone(),
-                pool_size: spec.pool.max_size,
+                pool_size: spec.pool.size_setting,
                 growth: spec.traffic.growth,
                 instances,
                 latency_p99_ms,
@@ -310,7 +311,8 @@ pub fn mean_over(summaries: &[&Summary], f: impl Fn(&Summary) -> f64) -> f64 {
     summaries.iter().map(|s| f(s)).sum::<f64>() / summaries.len().max(1) as f64
 }
 
-/// Connections the database must hold with every pool full: the fleet at its largest
+/// Connections the database must hold with every pool full (an unbounded pool counted as
+/// all the database's slots; behind a proxy, its server pools): the fleet at its largest
 /// (autoscaling's max_instances, if higher) plus `surge` deploy instances, plus other
 /// clients and the superuser reserve. Saturates instead of overflowing.
 pub fn connections_needed(spec: &SystemSpec, surge: u32) -> u32 {
@@ -329,10 +331,19 @@ pub fn connections_needed(spec: &SystemSpec, surge: u32) -> u32 {
         .map_or(spec.fleet.instances, |a| {
             a.max_instances.max(spec.fleet.instances)
         });
-    let total = (instances as u64 + surge as u64) * spec.pool.max_size as u64
+    let per_instance = spec.pool.max_connections_within(db.slots_for_fleet());
+    let total = (instances as u64 + surge as u64) * per_instance as u64
         + db.other_connections as u64
         + db.reserved_connections as u64;
     total.min(u32::MAX as u64) as u32
+}
+
+/// Whether the database holds `fleet_connections` (`connections_needed`). An unbounded
+/// pool (go_sql max_open = 0) is not refused on paper: the database refuses its connects
+/// during the run, and those db_refused failures count against the SLO instead.
+pub fn fits_the_database(spec: &SystemSpec, fleet_connections: u32) -> bool {
+    let unbounded_pool = spec.proxy.is_none() && spec.pool.max_connections().is_none();
+    unbounded_pool || fleet_connections <= spec.database.max_connections
 }
 
 /// The SLO holds when the upper 95% bounds of p99 and error rate are within it,
@@ -349,8 +360,12 @@ pub fn passes(
 }
 
 /// The pool size axis value of a point (or the model's setting when not swept).
+/// `pool.max_size` (the kind-neutral alias) or the kind's own size field.
 pub fn pool_axis(experiment: &Experiment) -> Option<usize> {
-    experiment.axis_index(POOL_SIZE_PATH)
+    experiment.axis_index(POOL_SIZE_PATH).or_else(|| {
+        let own = format!("pool.{}", experiment.baseline.pool.kind.size_field());
+        experiment.axis_index(&own)
+    })
 }
 
 pub fn growth_axis(experiment: &Experiment) -> Option<usize> {

@@ -84,9 +84,34 @@ pub fn mm_c_pool_model(
     acquire_timeout: &str,
     horizon_s: u32,
 ) -> SystemSpec {
-    let text = format!(
+    let pool = format!(
+        "max_size = {servers}\nacquire_timeout = \"{acquire_timeout}\"\nmax_lifetime = \"0s\""
+    );
+    let text = single_pool_model_text(
+        &pool,
+        arrival_rate,
+        mean_hold_ms,
+        servers,
+        servers + 10,
+        horizon_s,
+    );
+    build_text(&text)
+}
+
+/// The text of a single-instance model with `pool` as its `[pool]` body (plus 1 ms
+/// connects): Poisson arrivals, one exponential statement of `mean_hold_ms`, a database
+/// with `cores`, `max_connections` and no contention, a 10 s warm-up.
+pub fn single_pool_model_text(
+    pool: &str,
+    arrival_rate: f64,
+    mean_hold_ms: f64,
+    cores: u32,
+    max_connections: u32,
+    horizon_s: u32,
+) -> String {
+    format!(
         r#"
-name = "mm{servers}-pool"
+name = "single-pool"
 [traffic]
 rate = {arrival_rate}
 [request]
@@ -97,20 +122,16 @@ time = {{ dist = "exponential", mean = "{mean_hold_ms}ms" }}
 [fleet]
 instances = 1
 [pool]
-max_size = {servers}
-acquire_timeout = "{acquire_timeout}"
+{pool}
 connect_time = {{ dist = "constant", value = "1ms" }}
-max_lifetime = "0s"
 [database]
 max_connections = {max_connections}
-cores = {servers}
+cores = {cores}
 [simulation]
 horizon = "{horizon_s}s"
 warmup = "10s"
-"#,
-        max_connections = servers + 10
-    );
-    build_text(&text)
+"#
+    )
 }
 
 /// A model whose database (with `cores`) is the bottleneck: a pool far larger than
@@ -205,7 +226,8 @@ pub fn replicate(spec: &SystemSpec, replications: u32) -> Vec<Summary> {
         .collect()
 }
 
-fn check(name: String, theory: f64, values: Vec<f64>, max_relative_half_width: f64) -> Check {
+/// A check of `values` (one per replication) against `theory`, judged at `CHECK_CONFIDENCE`.
+pub fn check(name: String, theory: f64, values: Vec<f64>, max_relative_half_width: f64) -> Check {
     Check {
         name,
         theory,

@@ -395,6 +395,51 @@ const CASES: &[Case] = &[
         Some("[pool"),
         &["TOML syntax error", "closing bracket"],
     ),
+    // pool kinds
+    case(
+        "pool-kind-unknown",
+        Some("pool.kind"),
+        Some("kind = \"hikari\""),
+        &["did you mean \"hikaricp\"?", "hikaricp, sqlalchemy, go_sql, node_pg, pgx"],
+    ),
+    case(
+        "pool-field-of-another-kind",
+        Some("pool.max_size"),
+        Some("max_size = 5"),
+        &[
+            "`max_size` is HikariCP's name; for kind = \"sqlalchemy\" write pool_size (+ max_overflow)",
+        ],
+    ),
+    case(
+        "pool-go-sql-with-pgx-field",
+        Some("pool.max_conns"),
+        Some("max_conns = 10"),
+        &["`max_conns` is pgx's name; for kind = \"go_sql\" write max_open"],
+    ),
+    case(
+        "pool-sqlalchemy-size-zero",
+        Some("pool.pool_size"),
+        Some("pool_size = 0"),
+        &["0 connections", "SQLAlchemy's default is 5"],
+    ),
+    case(
+        "pool-sqlalchemy-overflow-negative",
+        Some("pool.max_overflow"),
+        Some("max_overflow = -3"),
+        &["max_overflow -3 is negative", "-1 for unlimited"],
+    ),
+    case(
+        "pool-pgx-without-size-or-cpus",
+        Some("pool.max_conns"),
+        None,
+        &["max(4, the instance's CPU count)", "[fleet] cpus"],
+    ),
+    case(
+        "pool-node-min-above-max",
+        Some("pool.min"),
+        Some("min = 6"),
+        &["min (6) is larger than max (4)"],
+    ),
     case(
         "toml-duplicate-key",
         None,

@@ -16,7 +16,11 @@ fn model(text: &str) -> SystemSpec {
 /// An overloaded fleet that produces every failure kind: small pools, a database
 /// that refuses connects (6 x 20 > 40 slots), tight timeouts, retries, full accept queues.
 fn overloaded(fairness: &str, scope: &str, cancel: bool) -> SystemSpec {
-    model(&format!(
+    model(&overloaded_text(fairness, scope, cancel))
+}
+
+fn overloaded_text(fairness: &str, scope: &str, cancel: bool) -> String {
+    format!(
         r#"
 name = "overloaded"
 [traffic]
@@ -65,7 +69,7 @@ contention = {{ serial = 0.05, crosstalk = 0.001 }}
 horizon = "3m"
 warmup = "20s"
 "#
-    ))
+    )
 }
 
 fn assert_conserved(s: &Summary) {
@@ -115,7 +119,7 @@ fn pools_and_database_stay_within_their_limits() {
     let spec = overloaded("fifo", "request", false);
     let s = simulate(&spec, RunOptions::default());
     let d = &s.diagnostics;
-    assert!(d.peak_pool_connections <= spec.pool.max_size);
+    assert!(Some(d.peak_pool_connections) <= spec.pool.max_connections());
     assert!(
         s.peak_db_connections <= spec.database.max_connections - spec.database.reserved_connections
     );
@@ -126,6 +130,35 @@ fn pools_and_database_stay_within_their_limits() {
     );
     assert!(d.db_connect_refusals > 0);
     assert!(s.failures.db_refused > 0 || s.failures.retries_exhausted > 0);
+}
+
+/// The overloaded fleet with another pool library: the same limits and accounting hold,
+/// and the same seed gives the same results.
+#[test]
+fn every_pool_kind_keeps_the_invariants_under_overload() {
+    let text = overloaded_text("fifo", "request", false);
+    let (before, rest) = text.split_at(text.find("[pool]").unwrap());
+    let after = &rest[rest.find("[database]").unwrap()..];
+    for pool in [
+        "kind = \"sqlalchemy\"\npool_size = 5\nmax_overflow = 15\npool_timeout = \"250ms\"\npool_recycle = \"30s\"",
+        "kind = \"go_sql\"\nconn_max_lifetime = \"30s\"\nconn_max_idle_time = \"5s\"",
+        "kind = \"go_sql\"\nmax_open = 20\nmax_idle = 4",
+        "kind = \"node_pg\"\nmax = 20\nmin = 2\nconnectionTimeoutMillis = 250\nidleTimeoutMillis = 5000\nmaxLifetimeSeconds = 30",
+        "kind = \"pgx\"\nmax_conns = 20\nmin_conns = 2\nmax_conn_lifetime = \"30s\"\nmax_conn_idle_time = \"5s\"\nhealth_check_period = \"2s\"",
+    ] {
+        let spec = model(&format!("{before}[pool]\n{pool}\n{after}"));
+        let s = simulate(&spec, RunOptions { replication: 1 });
+        assert_conserved(&s);
+        let slots = spec.database.max_connections - spec.database.reserved_connections;
+        assert!(s.peak_db_connections <= slots, "{pool}");
+        let limit = spec.pool.max_connections_within(slots - spec.database.other_connections);
+        assert!(s.diagnostics.peak_pool_connections <= limit, "{pool}");
+        assert!(s.failures.db_refused > 0 || s.failures.retries_exhausted > 0, "{pool}");
+        let mut again = simulate(&spec, RunOptions { replication: 1 });
+        let mut first = s;
+        (first.wall_seconds, again.wall_seconds) = (0.0, 0.0);
+        assert_eq!(first, again, "{pool}");
+    }
 }
 
 #[test]

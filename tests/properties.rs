@@ -122,7 +122,7 @@ proptest! {
         let s = simulate(&spec, RunOptions { replication: 1 });
         prop_assert_eq!(s.requests.offered, s.requests.succeeded + s.requests.failed, "{}", text);
         prop_assert_eq!(s.requests.failed, s.failures.total());
-        prop_assert!(s.diagnostics.peak_pool_connections <= spec.pool.max_size, "{}", text);
+        prop_assert!(Some(s.diagnostics.peak_pool_connections) <= spec.pool.max_connections(), "{}", text);
         let slots = spec.database.max_connections - spec.database.reserved_connections;
         prop_assert!(s.peak_db_connections <= slots, "{}", text);
         prop_assert!(s.throughput_rps * 18.0 <= s.requests.succeeded as f64 + 0.5);

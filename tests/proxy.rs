@@ -243,7 +243,7 @@ fn max_client_conn_refuses_pool_connections_beyond_it() {
     ))
     .clone();
     let mut spec = spec;
-    spec.pool.acquire_timeout = poolsim::sim::time::SimTime::from_millis(200);
+    spec.pool.acquire_timeout = Some(poolsim::sim::time::SimTime::from_millis(200));
     let summary = simulate(&spec, RunOptions::default());
     assert!(proxy_of(&summary).refused_connects > 0);
     assert!(summary.failures.proxy_refused.unwrap() > 0);

@@ -4,29 +4,12 @@
 //! to lie inside the 99% Student-t interval of the simulated estimate, with an
 //! interval narrow enough (a few percent) that a wrong engine cannot slip through.
 
-use poolsim::validate::{
-    database_check, erlang_b_check, erlang_c_checks, littles_law_check, Check,
-};
+mod common;
+
+use common::assert_check;
+use poolsim::validate::{database_check, erlang_b_check, erlang_c_checks, littles_law_check};
 
 const REPLICATIONS: u32 = 10;
-
-fn assert_check(check: &Check) {
-    assert!(
-        check.precise_enough(),
-        "{}: interval ±{:.5} too wide to judge theory {:.5}",
-        check.name,
-        check.estimate.half_width,
-        check.theory
-    );
-    assert!(
-        check.contains_theory(),
-        "{}: simulated {:.5} ± {:.5} does not contain theory {:.5}",
-        check.name,
-        check.estimate.mean,
-        check.estimate.half_width,
-        check.theory
-    );
-}
 
 #[test]
 fn pool_wait_matches_erlang_c_at_moderate_load() {

@@ -58,7 +58,7 @@ impl Knob {
 
 fn knob_error(model: &Path, path: &str, message: impl Into<String>) -> InputError {
     InputError::new(model, message).field(path).hint(
-        "--fit takes request.steps[N].time (a step's time scale; N from 0, or the step's name), request.time (every step), a number such as database.contention.serial, or a duration such as database.round_trip",
+        "--fit takes request.steps[N].time or request.steps[\"name\"].time (a step's time scale; N from 0, or the step's name quoted as --set takes it), request.time (every step), a number such as database.contention.serial, or a duration such as database.round_trip",
     )
 }
 
@@ -101,9 +101,12 @@ pub fn resolve(model: &Path, doc: &DocumentMut, path: &str) -> Result<Knob, Inpu
         let found = match index.trim().parse::<usize>() {
             Ok(i) if i < all.len() => Some(i),
             Ok(_) => None,
-            Err(_) => all.iter().position(|t| {
-                t.get("name").and_then(Item::as_str) == Some(index.trim().trim_matches('"'))
-            }),
+            // By name, quoted as --set takes it (`["load user"]`), or bare.
+            Err(_) => {
+                let name = crate::config::overrides::quoted(index.trim()).unwrap_or(index.trim());
+                all.iter()
+                    .position(|t| t.get("name").and_then(Item::as_str) == Some(name))
+            }
         };
         let step = found.ok_or_else(|| {
             knob_error(
@@ -295,6 +298,9 @@ mod tests {
         let mut doc: DocumentMut = text.parse().unwrap();
         let path = Path::new("m.toml");
         let knob = resolve(path, &doc, "request.steps[q].time").unwrap();
+        for quoted in ["request.steps[\"q\"].time", "request.steps['q'].time"] {
+            assert_eq!(resolve(path, &doc, quoted).unwrap(), knob, "{quoted}");
+        }
         apply(path, &mut doc, &knob, 1.5).unwrap();
         let out = doc.to_string();
         assert!(

@@ -7,58 +7,15 @@
 
 use std::path::Path;
 
-use super::distribution::{build_time_dist, DistSpec};
-use super::duration::parse_duration;
+use super::check_pool::{check_pool, default_connect_time};
+use super::checker::Checker;
+use super::distribution::build_time_dist;
 use super::error::{locate_field, InputError};
 use super::proxy::{check_proxy, check_transactions, ProxyContext};
 use super::sections::*;
 use super::spec::*;
-use super::suggest;
 use super::timeline::Timeline;
 use crate::sim::time::SimTime;
-
-/// What every check needs to name its errors: the file, its text and where relative files live.
-struct Checker<'a> {
-    path: &'a Path,
-    text: &'a str,
-    base_dir: &'a Path,
-}
-
-impl Checker<'_> {
-    fn err(&self, field: &str, message: String, hint: &str) -> InputError {
-        InputError::at_field(self.path, self.text, field, message, hint)
-    }
-
-    fn duration(&self, field: &str, value: &str) -> Result<SimTime, InputError> {
-        parse_duration(value).map_err(|why| {
-            self.err(
-                field,
-                why,
-                "write a quoted duration with a unit, e.g. \"250ms\", \"30s\", \"1h30m\"",
-            )
-        })
-    }
-
-    fn choice<T: Copy>(
-        &self,
-        field: &str,
-        value: &str,
-        options: &[(&str, T)],
-    ) -> Result<T, InputError> {
-        if let Some((_, v)) = options.iter().find(|(name, _)| *name == value) {
-            return Ok(*v);
-        }
-        let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
-        let hint = match suggest(value, &names) {
-            Some(best) => format!(
-                "did you mean \"{best}\"? valid values: {}",
-                names.join(", ")
-            ),
-            None => format!("use one of: {}", names.join(", ")),
-        };
-        Err(self.err(field, format!("\"{value}\" is not a valid value"), &hint))
-    }
-}
 
 /// Checks cross-field rules and builds the engine's spec (its timeline is checked separately).
 pub fn check_model(file: &ModelFile, path: &Path, text: &str) -> Result<SystemSpec, InputError> {
@@ -71,7 +28,7 @@ pub fn check_model(file: &ModelFile, path: &Path, text: &str) -> Result<SystemSp
     let (scope, steps) = check_request(&c, &file.request)?;
     let client = check_client(&c, file.client.as_ref())?;
     let fleet = check_fleet(&c, &file.fleet)?;
-    let pool = check_pool(&c, &file.pool)?;
+    let pool = check_pool(&c, &file.pool, file.fleet.cpus)?;
     let database = check_database(&c, &file.database)?;
     let step_groups: Vec<(StepKind, Option<String>)> = steps
         .iter()
@@ -89,7 +46,7 @@ pub fn check_model(file: &ModelFile, path: &Path, text: &str) -> Result<SystemSp
                 database: &database,
                 transactions: &transactions,
                 steps: &step_groups.iter().map(|s| s.0).collect::<Vec<_>>(),
-                default_connect: &postgres_backend_start(),
+                default_connect: &default_connect_time(),
             },
             section,
         )?),
@@ -373,6 +330,13 @@ fn check_fleet(c: &Checker, fleet: &FleetSection) -> Result<FleetSpec, InputErro
             "omit `workers` for unlimited concurrency, or set e.g. workers = 200",
         ));
     }
+    if fleet.cpus == Some(0) {
+        return Err(c.err(
+            "fleet.cpus",
+            "an instance needs at least one CPU".into(),
+            "set cpus to the CPUs each instance's runtime sees (e.g. GOMAXPROCS), or omit it",
+        ));
+    }
     if fleet.accept_queue.is_some() && fleet.workers.is_none() {
         return Err(c.err(
             "fleet.accept_queue",
@@ -387,79 +351,6 @@ fn check_fleet(c: &Checker, fleet: &FleetSection) -> Result<FleetSpec, InputErro
         workers: fleet.workers,
         accept_queue: fleet.accept_queue.unwrap_or(100),
     })
-}
-
-fn check_pool(c: &Checker, pool: &PoolSection) -> Result<PoolSpec, InputError> {
-    if pool.max_size == 0 {
-        return Err(c.err(
-            "pool.max_size",
-            "a pool of 0 connections cannot serve any request".into(),
-            "set max_size = 1 or more (HikariCP's default is 10)",
-        ));
-    }
-    let min_idle = pool.min_idle.unwrap_or(pool.max_size);
-    if min_idle > pool.max_size {
-        return Err(c.err("pool.min_idle", format!("min_idle ({min_idle}) is larger than max_size ({})", pool.max_size), "set min_idle <= max_size, or omit it (HikariCP defaults minimumIdle to maximumPoolSize)"));
-    }
-    let acquire_timeout = c.duration("pool.acquire_timeout", &pool.acquire_timeout)?;
-    let connect_spec = pool
-        .connect_time
-        .clone()
-        .unwrap_or_else(postgres_backend_start);
-    let connect_time = build_time_dist(&connect_spec, c.base_dir).map_err(|e| {
-        InputError::new(c.path, format!("connect_time: {}", e.message))
-            .field(format!("pool.connect_time.{}", e.subfield))
-            .line(locate_field(c.text, "pool.connect_time"))
-            .hint(e.hint)
-    })?;
-    let max_lifetime = c.duration("pool.max_lifetime", &pool.max_lifetime)?;
-    if !max_lifetime.is_zero() && max_lifetime < SimTime::from_millis(30_000) {
-        return Err(c.err(
-            "pool.max_lifetime",
-            format!(
-                "max_lifetime {} is below HikariCP's minimum of 30s",
-                pool.max_lifetime
-            ),
-            "use \"30m\" (the default), at least \"30s\", or \"0s\" for never",
-        ));
-    }
-    let idle_timeout = c.duration("pool.idle_timeout", &pool.idle_timeout)?;
-    let fairness = c.choice(
-        "pool.fairness",
-        &pool.fairness,
-        &[("fifo", Fairness::Fifo), ("barging", Fairness::Barging)],
-    )?;
-
-    Ok(PoolSpec {
-        max_size: pool.max_size,
-        min_idle,
-        acquire_timeout,
-        connect_time,
-        max_lifetime,
-        idle_timeout,
-        fairness,
-    })
-}
-
-/// A new PostgreSQL backend on a LAN without TLS: fork and authentication, about 8 ms
-/// (docs/domain.md); the default for `pool.connect_time` and `proxy.server_connect_time`.
-fn postgres_backend_start() -> DistSpec {
-    DistSpec {
-        dist: "lognormal".into(),
-        median: Some("8ms".into()),
-        p99: Some("30ms".into()),
-        value: None,
-        mean: None,
-        cv: None,
-        scale: None,
-        shape: None,
-        min: None,
-        max: None,
-        file: None,
-        column: None,
-        components: None,
-        weight: None,
-    }
 }
 
 fn check_database(c: &Checker, db: &DatabaseSection) -> Result<DatabaseSpec, InputError> {

@@ -5,7 +5,9 @@
 //! the engine trusts without re-validating anything.
 
 pub mod check_model;
+pub mod check_pool;
 pub mod check_timeline;
+mod checker;
 pub mod distribution;
 pub mod duration;
 pub mod error;

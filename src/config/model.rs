@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use toml::Table;
 
 use super::check_model::check_model;
+use super::check_pool::resolve_pool_alias;
 use super::check_timeline::{check_timeline, TimelineSections};
 use super::error::InputError;
 use super::overrides::set_path;
@@ -70,7 +71,8 @@ impl ModelSource {
     pub fn build(&self, overrides: &[(String, toml::Value)]) -> Result<SystemSpec, InputError> {
         let mut table = self.table.clone();
         for (path, value) in overrides {
-            set_path(&mut table, path, value.clone()).map_err(|why| {
+            let resolved = resolve_pool_alias(&table, path);
+            set_path(&mut table, &resolved, value.clone()).map_err(|why| {
                 InputError::new(&self.path, why)
                     .field(path.clone())
                     .hint("override a field by its path, e.g. pool.max_size=20, traffic.growth=1.5 or request.steps[\"load user\"].time.p99=20ms (docs/model.md)")
@@ -86,7 +88,8 @@ impl ModelSource {
         let build_after = |extra: &[(String, toml::Value)]| -> Result<SystemSpec, InputError> {
             let mut changed = steady.clone();
             for (path, value) in extra {
-                set_path(&mut changed, path, value.clone())
+                let resolved = resolve_pool_alias(&changed, path);
+                set_path(&mut changed, &resolved, value.clone())
                     .map_err(|why| InputError::new(&self.path, why).field(path.clone()))?;
             }
             let file: ModelFile = deserialize_table(&self.path, &self.text, changed)?;

@@ -61,7 +61,7 @@ fn parse_path(path: &str) -> Result<Vec<(Segment, usize)>, String> {
 }
 
 /// The text between matching double or single quotes, if `text` is quoted.
-fn quoted(text: &str) -> Option<&str> {
+pub fn quoted(text: &str) -> Option<&str> {
     ['"', '\''].iter().find_map(|&q| {
         text.strip_prefix(q)
             .and_then(|t| t.strip_suffix(q))

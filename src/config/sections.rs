@@ -1,8 +1,8 @@
 //! The model file as written: serde structs that mirror the TOML of docs/model.md exactly.
 //!
 //! Every table denies unknown keys, so a typo is an error, never a silently ignored
-//! setting. Defaults that need no cross-field knowledge (HikariCP's and PostgreSQL's)
-//! live here; everything else is decided when the file is checked (`check_model`).
+//! setting. Defaults that need no cross-field knowledge (PostgreSQL's, the client's)
+//! live here; the pool's depend on its `kind` and are filled in by `check_pool`; everything else is decided when the file is checked (`check_model`).
 
 use serde::Deserialize;
 
@@ -103,37 +103,52 @@ pub struct FleetSection {
     pub balancer: String,
     pub workers: Option<u32>,
     pub accept_queue: Option<u32>,
+    /// CPUs each instance's runtime sees; only pgx's default max_conns reads it.
+    pub cpus: Option<u32>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// `[pool]` as written: the fields of every pool library, each under its own library's
+/// name. Which fields apply depends on `kind`; `check_pool` refuses the others and fills
+/// in the library's own defaults (docs/model.md lists them with their versions).
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PoolSection {
-    #[serde(default = "default_pool_max")]
-    pub max_size: u32,
-    pub min_idle: Option<u32>,
-    #[serde(default = "default_acquire_timeout")]
-    pub acquire_timeout: String,
+    /// "hikaricp" (the default), "sqlalchemy", "go_sql", "node_pg" or "pgx".
+    pub kind: Option<String>,
     pub connect_time: Option<DistSpec>,
-    #[serde(default = "default_max_lifetime")]
-    pub max_lifetime: String,
-    #[serde(default = "default_idle_timeout")]
-    pub idle_timeout: String,
-    #[serde(default = "default_fairness")]
-    pub fairness: String,
-}
-
-impl Default for PoolSection {
-    fn default() -> Self {
-        PoolSection {
-            max_size: default_pool_max(),
-            min_idle: None,
-            acquire_timeout: default_acquire_timeout(),
-            connect_time: None,
-            max_lifetime: default_max_lifetime(),
-            idle_timeout: default_idle_timeout(),
-            fairness: default_fairness(),
-        }
-    }
+    // HikariCP
+    pub max_size: Option<u32>,
+    pub min_idle: Option<u32>,
+    pub acquire_timeout: Option<String>,
+    pub max_lifetime: Option<String>,
+    pub idle_timeout: Option<String>,
+    pub fairness: Option<String>,
+    // SQLAlchemy QueuePool
+    pub pool_size: Option<u32>,
+    /// -1 means unlimited overflow, as in SQLAlchemy.
+    pub max_overflow: Option<i64>,
+    pub pool_timeout: Option<String>,
+    pub pool_recycle: Option<String>,
+    // Go database/sql
+    pub max_open: Option<u32>,
+    pub max_idle: Option<u32>,
+    pub conn_max_lifetime: Option<String>,
+    pub conn_max_idle_time: Option<String>,
+    // node-postgres pg-pool, under the names its users write in JavaScript
+    pub max: Option<u32>,
+    pub min: Option<u32>,
+    #[serde(rename = "connectionTimeoutMillis")]
+    pub connection_timeout_millis: Option<u64>,
+    #[serde(rename = "idleTimeoutMillis")]
+    pub idle_timeout_millis: Option<u64>,
+    #[serde(rename = "maxLifetimeSeconds")]
+    pub max_lifetime_seconds: Option<u64>,
+    // pgx pgxpool
+    pub max_conns: Option<u32>,
+    pub min_conns: Option<u32>,
+    pub max_conn_lifetime: Option<String>,
+    pub max_conn_idle_time: Option<String>,
+    pub health_check_period: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -207,25 +222,6 @@ fn default_jitter() -> String {
 }
 fn default_balancer() -> String {
     "round_robin".into()
-}
-/// HikariCP maximumPoolSize.
-fn default_pool_max() -> u32 {
-    10
-}
-/// HikariCP connectionTimeout.
-fn default_acquire_timeout() -> String {
-    "30s".into()
-}
-/// HikariCP maxLifetime.
-fn default_max_lifetime() -> String {
-    "30m".into()
-}
-/// HikariCP idleTimeout.
-fn default_idle_timeout() -> String {
-    "10m".into()
-}
-fn default_fairness() -> String {
-    "fifo".into()
 }
 /// PostgreSQL max_connections.
 fn default_max_connections() -> u32 {

@@ -4,7 +4,7 @@
 //! every cross-field rule already holds, so the engine trusts these types as they are.
 
 use super::distribution::TimeDist;
-use crate::sim::time::SimTime;
+use crate::sim::time::{format_duration, SimTime};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnectionScope {
@@ -157,18 +157,125 @@ pub struct FleetSpec {
     pub accept_queue: u32,
 }
 
+/// The pool library whose semantics and defaults a `[pool]` section uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolKind {
+    HikariCp,
+    SqlAlchemy,
+    GoSql,
+    NodePg,
+    Pgx,
+}
+
+impl PoolKind {
+    pub const ALL: [PoolKind; 5] = [
+        PoolKind::HikariCp,
+        PoolKind::SqlAlchemy,
+        PoolKind::GoSql,
+        PoolKind::NodePg,
+        PoolKind::Pgx,
+    ];
+    /// The value of `[pool] kind`.
+    pub fn name(self) -> &'static str {
+        match self {
+            PoolKind::HikariCp => "hikaricp",
+            PoolKind::SqlAlchemy => "sqlalchemy",
+            PoolKind::GoSql => "go_sql",
+            PoolKind::NodePg => "node_pg",
+            PoolKind::Pgx => "pgx",
+        }
+    }
+    /// The `[pool]` field that sizes this kind's pool (what `pool.max_size` aliases).
+    pub fn size_field(self) -> &'static str {
+        match self {
+            PoolKind::HikariCp => "max_size",
+            PoolKind::SqlAlchemy => "pool_size",
+            PoolKind::GoSql => "max_open",
+            PoolKind::NodePg => "max",
+            PoolKind::Pgx => "max_conns",
+        }
+    }
+}
+
+/// One instance's pool as behaviour, whichever library it came from (docs/model.md maps
+/// each library's fields onto these).
 #[derive(Debug, Clone)]
 pub struct PoolSpec {
-    pub max_size: u32,
+    pub kind: PoolKind,
+    /// The value of the kind's size field (`PoolKind::size_field`), as written or
+    /// defaulted; 0 for an unlimited go_sql pool. Reports and sweeps show this number.
+    pub size_setting: u32,
+    /// Most connections (open plus opening) the pool holds; `None` = unbounded (only the
+    /// database's max_connections stops it). Read it through `max_connections`.
+    pub size_limit: Option<u32>,
+    /// Idle connections kept: one returned while this many are idle is closed (SQLAlchemy's
+    /// pool_size, Go's max_idle); `None` = every returned connection is kept.
+    pub max_idle: Option<u32>,
+    /// The pool opens connections in the background until this many are idle (HikariCP).
     pub min_idle: u32,
-    /// `SimTime::ZERO` means fail at once when no connection is idle.
-    pub acquire_timeout: SimTime,
+    /// Idle connections are never closed below this many open; the pool opens connections
+    /// in the background up to it (HikariCP: min_idle, pgx: min_conns, node-pg: min).
+    pub min_open: u32,
+    /// How long a borrower waits for a connection when the pool is at its limit;
+    /// `Some(ZERO)` fails at once, `None` waits until the client's deadline (or forever).
+    pub acquire_timeout: Option<SimTime>,
     pub connect_time: TimeDist,
     /// `SimTime::ZERO` means connections never retire.
     pub max_lifetime: SimTime,
+    /// Each connection retires up to this fraction early (HikariCP 2.5%, others 0).
+    pub lifetime_jitter: f64,
     /// `SimTime::ZERO` means idle connections are never closed.
     pub idle_timeout: SimTime,
+    /// How often idle connections past `idle_timeout` are looked for.
+    pub idle_check_period: SimTime,
+    /// A borrower that finds no idle connection below the limit opens its own at once,
+    /// concurrently with others, and fails `db_refused` if the database refuses
+    /// (SQLAlchemy, database/sql, pg-pool, pgx). Otherwise HikariCP's single background
+    /// adder opens them one at a time, backing off after a refusal.
+    pub opens_on_demand: bool,
     pub fairness: Fairness,
+}
+
+impl PoolSpec {
+    /// The most connections one instance's pool can open; `None` = unbounded.
+    pub fn max_connections(&self) -> Option<u32> {
+        self.size_limit
+    }
+    /// The most connections one instance's pool can open, an unbounded pool counted
+    /// as `database_slots` (all the database lets this fleet hold).
+    pub fn max_connections_within(&self, database_slots: u32) -> u32 {
+        self.size_limit.unwrap_or(database_slots)
+    }
+    /// Connections beyond the size setting (SQLAlchemy's max_overflow; 0 for the others).
+    pub fn overflow(&self) -> u32 {
+        self.size_limit
+            .map_or(0, |limit| limit.saturating_sub(self.size_setting))
+    }
+    /// The pool in its own library's words, for reports of a non-HikariCP pool, e.g.
+    /// "sqlalchemy pool_size 5 + max_overflow 10, pool_timeout 30s".
+    pub fn summary(&self) -> String {
+        let size = match (self.kind, self.size_limit) {
+            (PoolKind::SqlAlchemy, Some(_)) => {
+                format!("pool_size {} + max_overflow {}", self.size_setting, self.overflow())
+            }
+            (PoolKind::SqlAlchemy, None) => {
+                format!("pool_size {} + unlimited overflow", self.size_setting)
+            }
+            (PoolKind::GoSql, None) => {
+                "max_open 0 (unbounded: only the database's max_connections limits it, and connects past it fail db_refused)".into()
+            }
+            (kind, _) => format!("{} {}", kind.size_field(), self.size_setting),
+        };
+        let wait = match self.acquire_timeout {
+            Some(timeout) => format!("acquire timeout {}", format_duration(timeout)),
+            None => "waits until the client's deadline".into(),
+        };
+        format!("{} {size}, {wait}", self.kind.name())
+    }
+    /// Whether idle connections can ever be closed, so the idle check must run.
+    pub fn closes_idle(&self) -> bool {
+        self.idle_timeout > SimTime::ZERO && self.size_limit.is_none_or(|l| self.min_open < l)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -242,7 +349,7 @@ pub enum Metric {
     PoolActive,
     /// Requests waiting for a connection, fleet total.
     PoolPending,
-    /// In use / (running instances x max_size).
+    /// In use / (running instances x each pool's `max_connections`).
     PoolUtilization,
     /// Connections held at the database, other clients included.
     DbConnections,

@@ -29,6 +29,12 @@ pub fn is_defaultable_number(path: &str) -> bool {
         path,
         "traffic.growth"
             | "pool.max_size"
+            | "pool.pool_size"
+            | "pool.max_overflow"
+            | "pool.max_open"
+            | "pool.max_idle"
+            | "pool.max"
+            | "pool.max_conns"
             | "pool.min_idle"
             | "fleet.workers"
             | "fleet.accept_queue"

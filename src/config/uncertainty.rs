@@ -67,7 +67,15 @@ pub fn check_uncertainty(model: &ModelSource) -> Result<Vec<UncertainInput>, Inp
                 ))
             }
         };
-        if matches!(path.as_str(), "pool.max_size" | "traffic.growth") {
+        if matches!(
+            path.as_str(),
+            "pool.max_size"
+                | "pool.pool_size"
+                | "pool.max_open"
+                | "pool.max"
+                | "pool.max_conns"
+                | "traffic.growth"
+        ) {
             return Err(err(
                 path,
                 format!("{path} is what a sweep varies, not an uncertain input"),

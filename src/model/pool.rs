@@ -1,9 +1,11 @@
-//! One instance's connection pool, with HikariCP's semantics.
+//! One instance's connection pool, with the behaviour its `PoolSpec` describes.
 //!
 //! The pool owns its connections and its queue of waiting jobs; the system
-//! decides when to open, hand over and close them. Like HikariCP it opens one
-//! connection at a time (a single adder), counts connections being opened
-//! against `max_size`, and retires each connection at its jittered lifetime.
+//! decides when to open, hand over and close them. Like HikariCP it can open one
+//! connection at a time in the background (a single adder); like SQLAlchemy,
+//! database/sql, pg-pool and pgx it can let each borrower open its own. Either way it
+//! counts connections being opened against its limit, and retires each connection at
+//! its (possibly jittered) lifetime.
 
 use std::collections::VecDeque;
 
@@ -26,7 +28,13 @@ pub struct Connection {
     pub idle_since: SimTime,
     /// Past max_lifetime while in use: close on return.
     pub retire_on_return: bool,
+    /// The job (and its generation) that opened this connection for itself, or `NO_JOB`
+    /// when the background adder opened it.
+    pub opened_for: (u32, u32),
 }
+
+/// `Connection::opened_for` of a connection the background adder opened.
+pub const NO_JOB: (u32, u32) = (u32::MAX, 0);
 
 /// A job waiting for a connection, with the time its acquire timeout fires.
 #[derive(Clone, Copy, Debug)]
@@ -66,7 +74,7 @@ impl Pool {
     pub fn new(spec: PoolSpec) -> Pool {
         // Reserved for the usual sizes only: a max_size of a billion must not allocate
         // a billion slots that the database's max_connections would never let open.
-        let capacity = spec.max_size.min(1024) as usize;
+        let capacity = spec.size_limit.unwrap_or(1024).min(1024) as usize;
         Pool {
             spec,
             connections: Vec::with_capacity(capacity),
@@ -85,7 +93,7 @@ impl Pool {
         }
     }
 
-    /// Open plus opening: what `max_size` bounds.
+    /// Open plus opening: what the pool's limit bounds.
     pub fn total(&self) -> u32 {
         self.open + self.opening
     }
@@ -107,6 +115,20 @@ impl Pool {
 
     pub fn has_idle(&self) -> bool {
         !self.idle.is_empty()
+    }
+
+    /// Whether one more connection fits under the pool's limit (always, when unbounded).
+    pub fn below_limit(&self) -> bool {
+        self.spec
+            .size_limit
+            .is_none_or(|limit| self.total() < limit)
+    }
+
+    /// Whether the pool keeps no more idle connections, so a returned one must close.
+    pub fn idle_full(&self) -> bool {
+        self.spec
+            .max_idle
+            .is_some_and(|max_idle| self.idle.len() as u32 >= max_idle)
     }
 
     /// A copy of connection `index`'s state.
@@ -160,11 +182,15 @@ impl Pool {
 
     /// Arms the acquire-timeout timer for the oldest live waiter unless one is armed;
     /// returns when it must fire, for the caller to schedule.
+    /// A waiter whose deadline is `SimTime::MAX` waits without a pool timeout.
     pub fn arm_acquire_timer(&mut self, is_live: impl Fn(&Waiter) -> bool) -> Option<SimTime> {
         if self.acquire_timer.is_some() {
             return None;
         }
         let deadline = self.oldest_live_waiter(is_live)?.deadline;
+        if deadline == SimTime::MAX {
+            return None;
+        }
         self.acquire_timer = Some(deadline);
         Some(deadline)
     }
@@ -197,7 +223,15 @@ impl Pool {
     /// Whether connection `index`, returned by its borrower, must close rather than be
     /// reused: it is past its lifetime, or a hot change shrank the pool below its size.
     pub fn closes_on_return(&self, index: u32) -> bool {
-        self.connections[index as usize].retire_on_return || self.total() > self.spec.max_size
+        self.connections[index as usize].retire_on_return || !self.within_limit()
+    }
+
+    /// Whether the open plus opening connections are within the limit (a hot change may
+    /// have lowered it below them).
+    fn within_limit(&self) -> bool {
+        self.spec
+            .size_limit
+            .is_none_or(|limit| self.total() <= limit)
     }
 
     /// Connection `index`, in use, reached its lifetime: close it when it comes back.
@@ -205,13 +239,14 @@ impl Pool {
         self.connections[index as usize].retire_on_return = true;
     }
 
-    /// HikariCP's housekeeper: closes connections idle for `idle_timeout` or longer at
-    /// `now`, while more than `min_idle` are open. Returns how many it closed.
+    /// The idle check (HikariCP's housekeeper, pgx's health check, ...): closes connections
+    /// idle for `idle_timeout` or longer at `now`, while more than `min_open` are open.
+    /// Returns how many it closed.
     pub fn close_expired_idle(&mut self, now: SimTime) -> u32 {
         let idle_timeout = self.spec.idle_timeout;
         let mut closed = 0;
         let mut position = 0;
-        while position < self.idle.len() && self.open > self.spec.min_idle {
+        while position < self.idle.len() && self.open > self.spec.min_open {
             let index = self.idle[position];
             if self.connections[index as usize].idle_since + idle_timeout <= now {
                 self.close(index);
@@ -223,22 +258,32 @@ impl Pool {
         closed
     }
 
-    /// Whether the adder should open another connection now.
+    /// Whether the background adder should open another connection now: to keep
+    /// `min_idle` idle or `min_open` open, or (HikariCP) for a waiting borrower.
     pub fn wants_connection(&self) -> bool {
         !self.adder_busy
-            && self.total() < self.spec.max_size
-            && ((self.idle.len() as u32) < self.spec.min_idle || self.waiting > 0)
+            && self.below_limit()
+            && ((self.idle.len() as u32) < self.spec.min_idle
+                || self.total() < self.spec.min_open
+                || (self.waiting > 0 && !self.spec.opens_on_demand))
     }
 
-    /// Reserves a slot for a connection being opened and returns its index.
+    /// Reserves a slot for a connection the background adder opens; returns its index.
     pub fn begin_open(&mut self) -> u32 {
-        self.opening += 1;
         self.adder_busy = true;
+        self.begin_open_for(NO_JOB)
+    }
+
+    /// Reserves a slot for a connection that `job` (with its generation) opens for itself,
+    /// or the adder when `NO_JOB`; returns its index.
+    pub fn begin_open_for(&mut self, job: (u32, u32)) -> u32 {
+        self.opening += 1;
         let connection = Connection {
             state: ConnState::Opening,
             generation: 0,
             idle_since: SimTime::ZERO,
             retire_on_return: false,
+            opened_for: job,
         };
         match self.closed_slots.pop() {
             Some(index) => {
@@ -256,16 +301,24 @@ impl Pool {
         }
     }
 
-    /// The connection finished opening; it is now open and owned by the caller.
-    pub fn finish_open(&mut self, index: u32) {
+    /// The connection finished opening; it is now open and owned by the caller. Returns
+    /// the job that opened it for itself (`NO_JOB` for the adder's).
+    pub fn finish_open(&mut self, index: u32) -> (u32, u32) {
         self.opening -= 1;
         self.open += 1;
-        self.adder_busy = false;
+        let opened_for = self.connections[index as usize].opened_for;
+        if opened_for == NO_JOB {
+            self.adder_busy = false;
+        }
         self.connect_backoff = SimTime::ZERO;
         self.last_connect_refused = false;
         self.connections[index as usize].state = ConnState::InUse;
         self.in_use += 1;
-        debug_assert!(self.total() <= self.spec.max_size.max(self.open));
+        debug_assert!(self
+            .spec
+            .size_limit
+            .is_none_or(|l| self.total() <= l.max(self.open)));
+        opened_for
     }
 
     /// Takes an idle connection, if any (most recently returned first).

@@ -38,10 +38,6 @@ mod timeline;
 /// HikariCP hands a returned connection to a parked waiter by waking its thread;
 /// under `fairness = "barging"` a borrower that arrives within this window takes it first.
 pub const BARGING_HANDOFF: SimTime = SimTime(20_000);
-/// HikariCP's housekeeper runs every 30 s to close connections idle past `idle_timeout`.
-const HOUSEKEEPING_PERIOD: SimTime = SimTime(30_000_000_000);
-/// HikariCP retires each connection up to 2.5% before `max_lifetime`.
-const LIFETIME_JITTER: f64 = 0.025;
 const NONE: u32 = u32::MAX;
 /// An instance removed by autoscaling gets this long to finish its work.
 const SCALE_IN_DRAIN: SimTime = SimTime(30_000_000_000);
@@ -149,6 +145,8 @@ enum JobState {
     Waiting,
     /// Holding a client connection, waiting in PgBouncer for a server connection.
     ServerWaiting,
+    /// Opening a connection for itself (an on-demand pool below its limit).
+    Connecting,
     /// Running an app step.
     App,
     /// A statement is executing at the database.
@@ -432,11 +430,9 @@ impl World {
         let horizon = self.spec.simulation.horizon;
         for instance in 0..self.instances.len() as u32 {
             self.maybe_open_connection(instance);
-            if self.spec.pool.idle_timeout > SimTime::ZERO
-                && self.spec.pool.min_idle < self.spec.pool.max_size
-            {
+            if self.spec.pool.closes_idle() {
                 self.queue.schedule_later(
-                    HOUSEKEEPING_PERIOD,
+                    self.spec.pool.idle_check_period,
                     Event::Housekeep {
                         instance,
                         epoch: self.instances[instance as usize].epoch,

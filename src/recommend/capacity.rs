@@ -125,7 +125,7 @@ fn deploy_events(experiment: &Experiment, spec: &SystemSpec) -> Value {
     let mut set = Table::new();
     set.insert(
         "pool.max_size".into(),
-        Value::Integer(spec.pool.max_size as i64),
+        Value::Integer(spec.pool.size_setting as i64),
     );
     let mut deploy = Table::new();
     deploy.insert(

@@ -261,7 +261,7 @@ pub fn recommend(
         slo_error_rate: experiment.slo.error_rate,
         headroom: experiment.headroom,
         planned_growth: experiment.planned_growth,
-        current_pool_size: baseline.pool.max_size,
+        current_pool_size: baseline.pool.size_setting,
         instances: baseline.fleet.instances,
         surge_instances: experiment.surge_for(baseline.fleet.instances),
         instance_loss: experiment.instance_loss,
@@ -305,7 +305,10 @@ fn database_limit(experiment: &Experiment, point: &PointResult) -> u32 {
     let slots = point
         .max_connections
         .saturating_sub(db.reserved_connections + db.other_connections);
-    slots / (point.instances + experiment.surge_for(point.instances)).max(1)
+    // Connections past the size setting (SQLAlchemy's max_overflow) count against the
+    // database too, so the largest size setting it holds is that much lower.
+    (slots / (point.instances + experiment.surge_for(point.instances)).max(1))
+        .saturating_sub(experiment.baseline.pool.overflow())
 }
 
 /// The first size past the best p99 whose p99 is significantly worse (interval entirely above the best's).
@@ -523,7 +526,7 @@ fn scenario(
         .first()
         .map(|p| database_limit(experiment, p))
         .unwrap_or(0);
-    let current_size = experiment.baseline.pool.max_size;
+    let current_size = experiment.baseline.pool.size_setting;
     let current = sizes.iter().find(|c| c.pool_size == current_size).cloned();
     let (passes_planned, reason) = current_verdict(experiment, current.as_ref(), planned);
     let why = why_recommended(experiment, &sizes, current.as_ref(), recommended, floor);
@@ -566,7 +569,7 @@ fn current_verdict(
     current: Option<&SizeCapacity>,
     planned_level: Option<f64>,
 ) -> (Option<bool>, Option<String>) {
-    let size = experiment.baseline.pool.max_size;
+    let size = experiment.baseline.pool.size_setting;
     let planned = experiment.planned_growth;
     let Some(c) = current else {
         return (None, Some(format!("the current pool.max_size = {size} is not among the swept sizes; add it to the sweep")));
@@ -604,7 +607,7 @@ fn why_recommended(
             .and_then(|c| c.carries)
     };
     let g = |v: Option<f64>| v.map_or("none".to_string(), |g| format!("{g:.2}x"));
-    let today = experiment.baseline.pool.max_size;
+    let today = experiment.baseline.pool.size_setting;
     match (experiment.objective, current) {
         (Objective::MinConnections, _) => format!("{r} is the smallest feasible size that carries the planned {:.2}x in every condition (objective = \"min_connections\")", experiment.planned_growth),
         (_, Some(c)) if c.pool_size == r => format!("today's {today} already carries the most growth of any feasible size ({})", g(c.carries)),

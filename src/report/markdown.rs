@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use crate::config::duration::format_duration;
 use crate::config::experiment::Experiment;
-use crate::config::model::SystemSpec;
+use crate::config::model::{PoolKind, SystemSpec};
 use crate::config::timeline::EventAction;
 use crate::recommend::{describe_capacity, AlertThresholds, Recommendations, Scenario};
 use crate::sweep::PointResult;
@@ -533,14 +533,20 @@ fn unstable_note(out: &mut String, experiment: &Experiment, points: &[&PointResu
 fn method(out: &mut String, experiment: &Experiment, points: &[PointResult]) {
     let b = &experiment.baseline;
     let _ = writeln!(out, "## Method\n");
+    let pool = match (b.pool.kind, b.pool.acquire_timeout) {
+        (PoolKind::HikariCp, Some(timeout)) => format!(
+            "pool.max_size {} (min_idle {}, acquire_timeout {})",
+            b.pool.size_setting,
+            b.pool.min_idle,
+            format_duration(timeout)
+        ),
+        _ => format!("pool {}", b.pool.summary()),
+    };
     let _ = writeln!(
         out,
-        "- Model `{}`: {} instances, pool.max_size {} (min_idle {}, acquire_timeout {}), database {} cores, max_connections {}.",
+        "- Model `{}`: {} instances, {pool}, database {} cores, max_connections {}.",
         experiment.model.path.display(),
         b.fleet.instances,
-        b.pool.max_size,
-        b.pool.min_idle,
-        format_duration(b.pool.acquire_timeout),
         b.database.cores,
         b.database.max_connections
     );
@@ -564,6 +570,7 @@ fn autoscale_note(out: &mut String, spec: &SystemSpec, p: &PointResult) {
         return;
     };
     let db = &spec.database;
+    let slots = db.slots_for_fleet();
     // The largest pool any instance gets during the run (rollouts and hot changes included).
     let pool_size = spec
         .timeline
@@ -571,11 +578,11 @@ fn autoscale_note(out: &mut String, spec: &SystemSpec, p: &PointResult) {
         .iter()
         .filter_map(|e| match &e.action {
             EventAction::Set { after } | EventAction::RollingRestart { after, .. } => {
-                Some(after.pool.max_size)
+                Some(after.pool.max_connections_within(slots))
             }
             _ => None,
         })
-        .fold(spec.pool.max_size, u32::max);
+        .fold(spec.pool.max_connections_within(slots), u32::max);
     let needed = auto.max_instances * pool_size + db.other_connections + db.reserved_connections;
     if needed > db.max_connections {
         let cap = (db.max_connections - db.other_connections - db.reserved_connections)

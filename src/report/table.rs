@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use crate::config::duration::format_duration;
-use crate::config::model::SystemSpec;
+use crate::config::model::{PoolKind, SystemSpec};
 use crate::stats::summary::Summary;
 
 fn ms(value: f64) -> String {
@@ -44,10 +44,12 @@ pub fn render(spec: &SystemSpec, replication: u32, summary: &Summary) -> String 
     );
     let _ = writeln!(
         out,
-        "  {} instances x pool {} (min_idle {}), {} req/s offered (growth {:.2}x), database {} cores, max_connections {}",
+        "  {} instances x pool {}, {} req/s offered (growth {:.2}x), database {} cores, max_connections {}",
         spec.fleet.instances,
-        spec.pool.max_size,
-        spec.pool.min_idle,
+        match spec.pool.kind {
+            PoolKind::HikariCp => format!("{} (min_idle {})", spec.pool.size_setting, spec.pool.min_idle),
+            _ => spec.pool.summary(),
+        },
         format_rate(spec.traffic.rate_per_s),
         spec.traffic.growth,
         spec.database.cores,

@@ -188,7 +188,7 @@ pub fn series_csv(clock_start: Option<&str>, series: &[IntervalSample]) -> anyho
 pub fn events_as_run(spec: &SystemSpec) -> Vec<TimelineEvent> {
     let mut events: Vec<&TimelineEvent> = spec.timeline.events.iter().collect();
     events.sort_by_key(|e| e.at);
-    let mut pool_size = spec.pool.max_size;
+    let mut pool_size = spec.pool.size_setting;
     let mut relabelled = Vec::new();
     for event in events {
         let mut event = event.clone();
@@ -200,7 +200,7 @@ pub fn events_as_run(spec: &SystemSpec) -> Vec<TimelineEvent> {
                 continue;
             }
         };
-        let new_size = after.pool.max_size;
+        let new_size = after.pool.size_setting;
         // Only labels that claim the pool-size change ("... -> 12") are replaced.
         if new_size == pool_size && event.label.contains(&format!("-> {new_size}")) {
             event.label = format!("{kind} (pool.max_size stays {new_size})");

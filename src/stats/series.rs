@@ -35,9 +35,30 @@ pub struct IntervalSample {
     /// Share of the database's cores busy with statements (0..=1), at the sample instant.
     pub db_busy_fraction: f64,
     pub instances: f64,
+    /// Connections handed out in the interval (successful acquisitions only, as
+    /// HikariCP's `hikaricp_connections_acquire_seconds_count` counts them).
+    pub acquisitions: f64,
+    /// Sum of their waits for a connection, ms (0 for an idle one).
+    pub acquire_wait_ms_sum: f64,
 }
 
 impl IntervalSample {
+    /// One successful acquisition after `waited_ms`.
+    #[inline]
+    pub fn note_acquired(&mut self, waited_ms: f64) {
+        self.acquisitions += 1.0;
+        self.acquire_wait_ms_sum += waited_ms;
+    }
+
+    /// Mean wait of the interval's successful acquisitions, ms (NaN: none).
+    pub fn acquire_wait_ms_mean(&self) -> f64 {
+        if self.acquisitions > 0.0 {
+            self.acquire_wait_ms_sum / self.acquisitions
+        } else {
+            f64::NAN
+        }
+    }
+
     /// Failed / finished in the interval (NaN when nothing finished).
     pub fn error_rate(&self) -> f64 {
         let finished = self.succeeded + self.failed;
@@ -105,6 +126,8 @@ pub fn mean_series(runs: &[&[IntervalSample]]) -> Vec<IntervalSample> {
                 db_connections: mean(|s| s.db_connections),
                 db_busy_fraction: mean(|s| s.db_busy_fraction),
                 instances: mean(|s| s.instances),
+                acquisitions: mean(|s| s.acquisitions),
+                acquire_wait_ms_sum: mean(|s| s.acquire_wait_ms_sum),
             }
         })
         .collect()

@@ -1,5 +1,5 @@
-//! Helpers shared by the end-to-end sweep tests: the fixture experiments and a
-//! quiet `poolsim sweep` into a given output directory.
+//! Helpers shared by the end-to-end sweep tests (the fixture experiments and a
+//! quiet `poolsim sweep` into a given output directory) and by the closed-form tests.
 
 // Each test file uses its own share of these helpers.
 #![allow(dead_code)]
@@ -58,4 +58,23 @@ pub fn assert_same_files(expected: &Path, got: &Path, after: &str) {
     for (name, bytes) in &expected {
         assert!(got[name] == *bytes, "{name} differs after {after}");
     }
+}
+
+/// Asserts a closed-form check: its interval is narrow enough to judge, and holds theory.
+pub fn assert_check(check: &poolsim::validate::Check) {
+    assert!(
+        check.precise_enough(),
+        "{}: interval ±{:.5} too wide to judge theory {:.5}",
+        check.name,
+        check.estimate.half_width,
+        check.theory
+    );
+    assert!(
+        check.contains_theory(),
+        "{}: simulated {:.5} ± {:.5} does not contain theory {:.5}",
+        check.name,
+        check.estimate.mean,
+        check.estimate.half_width,
+        check.theory
+    );
 }

@@ -6,12 +6,9 @@
 
 use rand::Rng;
 
-use super::{
-    still_waiting, Event, JobState, World, BARGING_HANDOFF, HOUSEKEEPING_PERIOD, LIFETIME_JITTER,
-    NONE,
-};
+use super::{still_in, still_waiting, Event, JobState, World, BARGING_HANDOFF, NONE};
 use crate::config::model::{FailureKind, Fairness};
-use crate::model::pool::{ConnState, Waiter};
+use crate::model::pool::{ConnState, Waiter, NO_JOB};
 use crate::sim::time::{round_to_u64, SimTime};
 
 impl World {
@@ -33,13 +30,19 @@ impl World {
         let pool = &mut self.instances[j.instance as usize].pool;
         if let Some(connection) = pool.take_idle() {
             self.jobs[job as usize].connection = connection;
+            self.interval.sample.note_acquired(0.0);
             if j.measured {
                 self.stats.record_acquisition(SimTime::ZERO);
             }
             self.in_use_changed(1);
             return true;
         }
-        if pool.spec.acquire_timeout.is_zero() {
+        if pool.spec.opens_on_demand && pool.below_limit() {
+            self.jobs[job as usize].wait_started = self.now;
+            self.open_for_borrower(job);
+            return false;
+        }
+        if pool.spec.acquire_timeout == Some(SimTime::ZERO) {
             let kind = pool.acquire_failure();
             let kind = self.refusal_cause(j.instance, kind);
             if j.measured {
@@ -48,7 +51,10 @@ impl World {
             self.fail_job(job, kind);
             return false;
         }
-        let deadline = self.now + pool.spec.acquire_timeout;
+        let deadline = pool
+            .spec
+            .acquire_timeout
+            .map_or(SimTime::MAX, |timeout| self.now + timeout);
         pool.enqueue_waiter(Waiter {
             job,
             job_generation: j.generation,
@@ -62,12 +68,89 @@ impl World {
         false
     }
 
+    /// `job` (waiting since `wait_started`) opens a connection for itself, as borrowers of
+    /// SQLAlchemy, database/sql, pg-pool and pgx do; a refused connect fails it `db_refused`.
+    fn open_for_borrower(&mut self, job: u32) {
+        let j = self.jobs[job as usize];
+        let through_proxy = match self.connect_slot(j.instance) {
+            Ok(through_proxy) => through_proxy,
+            Err(kind) => {
+                if kind == FailureKind::DbRefused {
+                    self.stats.diagnostics.db_connect_refusals += 1;
+                }
+                if j.measured {
+                    self.stats.record_acquisition(self.now - j.wait_started);
+                }
+                self.fail_job(job, kind);
+                return;
+            }
+        };
+        let pool = &mut self.instances[j.instance as usize].pool;
+        let connection = pool.begin_open_for((job, j.generation));
+        self.jobs[job as usize].state = JobState::Connecting;
+        self.connect_started(j.instance, connection, through_proxy);
+    }
+
+    /// Under an on-demand pool, waiters (queued while it was at its limit) open
+    /// connections for themselves once it is below the limit again, as database/sql does.
+    fn open_for_waiters(&mut self, instance: u32) {
+        while self.instances[instance as usize].pool.below_limit() {
+            let Some(job) = self.pop_live_waiter(instance) else {
+                break;
+            };
+            self.instances[instance as usize].pool.waiter_left();
+            self.open_for_borrower(job);
+        }
+    }
+
+    /// Counts a connect that began and schedules its end after a sampled connect time
+    /// (plus, through PgBouncer, the server connect a session-mode client waits for).
+    fn connect_started(
+        &mut self,
+        instance: u32,
+        connection: u32,
+        through_proxy: Option<(u32, f64)>,
+    ) {
+        let epoch = self.instances[instance as usize].epoch;
+        let pool = &mut self.instances[instance as usize].pool;
+        let total = pool.total();
+        debug_assert!(
+            pool.spec.max_connections().is_none_or(|l| total <= l),
+            "pool above its limit"
+        );
+        let diagnostics = &mut self.stats.diagnostics;
+        diagnostics.peak_pool_connections = diagnostics.peak_pool_connections.max(total);
+        diagnostics.connections_opened += 1;
+        let mut connect_ns = pool.spec.connect_time.sample_ns(&mut self.connect_rng);
+        if let (Some((bouncer, extra_ns)), Some(proxy)) = (through_proxy, self.proxy.as_mut()) {
+            proxy.bind(instance, connection, bouncer);
+            connect_ns += extra_ns;
+        }
+        self.queue.schedule(
+            self.now + SimTime(round_to_u64(connect_ns)),
+            Event::ConnectDone {
+                instance,
+                connection,
+                epoch,
+            },
+        );
+    }
+
     /// A waiting job gets `connection` and starts its statement.
     pub(super) fn grant(&mut self, job: u32, connection: u32) {
         let j = self.jobs[job as usize];
         self.instances[j.instance as usize].pool.waiter_left();
+        self.acquired(job, connection);
+    }
+
+    /// A job that waited since `wait_started` (in the queue or for its own connect) has
+    /// `connection` and starts its statement.
+    fn acquired(&mut self, job: u32, connection: u32) {
+        let j = self.jobs[job as usize];
+        let waited = self.now - j.wait_started;
+        self.interval.sample.note_acquired(waited.0 as f64 / 1e6);
         if j.measured {
-            self.stats.record_acquisition(self.now - j.wait_started);
+            self.stats.record_acquisition(waited);
         }
         self.jobs[job as usize].connection = connection;
         self.start_statement(job);
@@ -106,10 +189,9 @@ impl World {
                 return;
             }
         }
-        self.instances[instance as usize]
-            .pool
-            .make_idle(connection, self.now);
-        self.in_use_changed(-1);
+        if !self.idle_or_close(instance, connection) {
+            return;
+        }
         let pool = &mut self.instances[instance as usize].pool;
         if !fifo && pool.claim_handoff() {
             self.queue.schedule(
@@ -117,6 +199,21 @@ impl World {
                 Event::Handoff { instance, epoch },
             );
         }
+    }
+
+    /// A connection nobody waits for goes idle, or closes when the pool keeps no more
+    /// idle ones (`max_idle`). Returns whether it went idle.
+    fn idle_or_close(&mut self, instance: u32, connection: u32) -> bool {
+        let pool = &mut self.instances[instance as usize].pool;
+        let keep = !pool.idle_full();
+        if keep {
+            pool.make_idle(connection, self.now);
+        } else {
+            pool.close(connection);
+            self.pool_connections_closed(instance, 1);
+        }
+        self.in_use_changed(-1);
+        keep
     }
 
     pub(super) fn on_handoff(&mut self, instance: u32) {
@@ -165,6 +262,9 @@ impl World {
 
     /// Starts the single adder on a new connection if the pool wants one.
     pub(super) fn maybe_open_connection(&mut self, instance: u32) {
+        if self.instances[instance as usize].pool.spec.opens_on_demand {
+            self.open_for_waiters(instance);
+        }
         let epoch = self.instances[instance as usize].epoch;
         if !self.instances[instance as usize].pool.wants_connection() {
             return;
@@ -183,33 +283,16 @@ impl World {
         };
         let pool = &mut self.instances[instance as usize].pool;
         let connection = pool.begin_open();
-        let total = pool.total();
-        debug_assert!(total <= pool.spec.max_size, "pool above max_size");
-        let diagnostics = &mut self.stats.diagnostics;
-        diagnostics.peak_pool_connections = diagnostics.peak_pool_connections.max(total);
-        diagnostics.connections_opened += 1;
-        let mut connect_ns = pool.spec.connect_time.sample_ns(&mut self.connect_rng);
-        if let (Some((bouncer, extra_ns)), Some(proxy)) = (through_proxy, self.proxy.as_mut()) {
-            proxy.bind(instance, connection, bouncer);
-            connect_ns += extra_ns;
-        }
-        self.queue.schedule(
-            self.now + SimTime(round_to_u64(connect_ns)),
-            Event::ConnectDone {
-                instance,
-                connection,
-                epoch,
-            },
-        );
+        self.connect_started(instance, connection, through_proxy);
     }
 
     pub(super) fn on_connect_done(&mut self, instance: u32, connection: u32) {
         let epoch = self.instances[instance as usize].epoch;
         let pool = &mut self.instances[instance as usize].pool;
-        pool.finish_open(connection);
+        let opened_for = pool.finish_open(connection);
         let lifetime = pool.spec.max_lifetime;
         if !lifetime.is_zero() {
-            let early = 1.0 - LIFETIME_JITTER * self.lifetime_rng.gen::<f64>();
+            let early = 1.0 - pool.spec.lifetime_jitter * self.lifetime_rng.gen::<f64>();
             let retire_at = self.now + SimTime((lifetime.0 as f64 * early) as u64);
             let generation = pool.connection(connection).generation;
             self.queue.schedule_later(
@@ -223,14 +306,18 @@ impl World {
             );
         }
         self.in_use_changed(1);
-        // A new connection goes straight to the oldest waiter, as HikariCP's handoff queue does.
-        match self.pop_live_waiter(instance) {
-            Some(job) => self.grant(job, connection),
-            None => {
-                self.instances[instance as usize]
-                    .pool
-                    .make_idle(connection, self.now);
-                self.in_use_changed(-1);
+        let (owner, generation) = opened_for;
+        if opened_for != NO_JOB && still_in(&self.jobs, owner, generation, JobState::Connecting) {
+            // The borrower that opened it uses it.
+            self.acquired(owner, connection);
+        } else {
+            // A new connection goes straight to the oldest waiter, as HikariCP's handoff
+            // queue does (also when the borrower that opened it has left).
+            match self.pop_live_waiter(instance) {
+                Some(job) => self.grant(job, connection),
+                None => {
+                    self.idle_or_close(instance, connection);
+                }
             }
         }
         self.maybe_open_connection(instance);
@@ -261,10 +348,12 @@ impl World {
             .close_expired_idle(now);
         self.pool_connections_closed(instance, closed);
         if now < self.spec.simulation.horizon {
-            self.queue.schedule_later(
-                now + HOUSEKEEPING_PERIOD,
-                Event::Housekeep { instance, epoch },
-            );
+            let period = self.instances[instance as usize]
+                .pool
+                .spec
+                .idle_check_period;
+            self.queue
+                .schedule_later(now + period, Event::Housekeep { instance, epoch });
         }
         self.maybe_open_connection(instance);
     }

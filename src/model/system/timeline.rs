@@ -9,11 +9,12 @@ use crate::config::model::FailureKind;
 
 impl World {
     pub(super) fn capacity_changed(&mut self) {
+        let slots = self.db.spec().slots_for_fleet();
         let capacity: u32 = self
             .instances
             .iter()
             .filter(|i| i.up)
-            .map(|i| i.pool.spec.max_size)
+            .map(|i| i.pool.spec.max_connections_within(slots))
             .sum();
         self.stats
             .pool_capacity
@@ -188,11 +189,9 @@ impl World {
         state.accepting = true;
         state.epoch = state.epoch.wrapping_add(1);
         let epoch = state.epoch;
-        let housekeeping = state.pool.spec.idle_timeout > SimTime::ZERO
-            && state.pool.spec.min_idle < state.pool.spec.max_size;
-        if housekeeping {
+        if state.pool.spec.closes_idle() {
             self.queue.schedule(
-                self.now + HOUSEKEEPING_PERIOD,
+                self.now + state.pool.spec.idle_check_period,
                 Event::Housekeep { instance, epoch },
             );
         }
@@ -225,7 +224,11 @@ impl World {
         self.interval.latency_us.reset();
         let running = self.instances.iter().filter(|i| i.up);
         sample.pending = running.clone().map(|i| i.pool.waiting() as f64).sum();
-        sample.pool_capacity = running.clone().map(|i| i.pool.spec.max_size as f64).sum();
+        let slots = self.db.spec().slots_for_fleet();
+        sample.pool_capacity = running
+            .clone()
+            .map(|i| i.pool.spec.max_connections_within(slots) as f64)
+            .sum();
         sample.instances = running.count() as f64;
         // Connections in use are averaged over the interval; a single reading is too noisy
         // for alerts and autoscaling. The other gauges are read at the sample instant.

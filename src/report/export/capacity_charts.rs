@@ -94,7 +94,7 @@ impl Exporter for CapacityCharts {
             model_name: &experiment.baseline.name,
             slo_latency_p99_ms: experiment.slo.latency_p99_ms,
             slo_error_rate: experiment.slo.error_rate,
-            current_pool_size: experiment.baseline.pool.max_size,
+            current_pool_size: experiment.baseline.pool.size_setting,
             points: &capacity_points,
             db_limit_pool_size: Some(main.ceiling_pool_size),
             recommended_pool_size: main.recommended_pool_size,
