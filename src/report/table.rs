@@ -122,9 +122,7 @@ pub fn render(spec: &SystemSpec, replication: u32, summary: &Summary) -> String 
             format!("{} events in {:.2} s wall", s.events_processed, s.wall_seconds),
         ),
     ];
-    if let Some(line) = crate::report::proxy_section::proxy_run_line(s) {
-        rows.insert(rows.len() - 1, ("pgbouncer", line));
-    }
+    rows.extend(crate::report::proxy_section::proxy_run_line(s).map(|l| ("pgbouncer", l)));
     for (label, value) in rows {
         let _ = writeln!(out, "  {label:<16}{value}");
     }
