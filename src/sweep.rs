@@ -22,8 +22,11 @@ use crate::stats::series::{
     evaluate_alerts, mean_series, phase_stats, AlertFiring, IntervalSample, PhaseStats,
 };
 use crate::stats::summary::{ServiceSummary, Summary};
+use proxy_point::aggregate_proxy;
+pub use proxy_point::ProxyPoint;
 
 pub mod journal;
+pub mod proxy_point;
 pub mod run_lines;
 pub mod shard;
 
@@ -95,6 +98,8 @@ pub struct PointResult {
     pub db_connect_refusals: f64,
     /// Each service's own figures when several share the database (empty otherwise).
     pub services: Vec<ServicePoint>,
+    /// PgBouncer's figures (models with a `[proxy]` only).
+    pub proxy: Option<ProxyPoint>,
 }
 
 /// One service's aggregated figures at a point of a `[[services]]` model.
@@ -426,6 +431,7 @@ pub fn aggregate(experiment: &Experiment, runs: &[Run]) -> Vec<PointResult> {
             let feasible = fits_the_database(spec, fleet_connections);
             let (series, alerts, phases) = point_series(experiment, spec, point_runs);
             PointResult {
+                proxy: aggregate_proxy(&summaries, CONFIDENCE),
                 index,
                 replications: replications as u32,
                 precision,
@@ -434,11 +440,9 @@ pub fn aggregate(experiment: &Experiment, runs: &[Run]) -> Vec<PointResult> {
                 series,
                 alerts,
                 phases,
-                db_connect_refusals: summaries
-                    .iter()
-                    .map(|s| s.diagnostics.db_connect_refusals as f64)
-                    .sum::<f64>()
-                    / replications as f64,
+                db_connect_refusals: mean_over(&summaries, |s| {
+                    s.diagnostics.db_connect_refusals as f64
+                }),
                 values: point.values.clone(),
                 pool_size: spec.pool.size_setting,
                 growth: spec.traffic.growth,
@@ -559,11 +563,24 @@ pub fn shared_connections_needed(experiment: &Experiment, spec: &SystemSpec) -> 
     (first + more).min(u32::MAX as u64) as u32
 }
 
+/// The mean of `f` over a point's replications.
+pub fn mean_over(summaries: &[&Summary], f: impl Fn(&Summary) -> f64) -> f64 {
+    summaries.iter().map(|s| f(s)).sum::<f64>() / summaries.len().max(1) as f64
+}
+
 /// Connections the database must hold with every pool full (an unbounded pool counted as
-/// all the database's slots): the fleet at its largest
+/// all the database's slots; behind a proxy, its server pools): the fleet at its largest
 /// (autoscaling's max_instances, if higher) plus `surge` deploy instances, plus other
 /// clients and the superuser reserve. Saturates instead of overflowing.
 pub fn connections_needed(spec: &SystemSpec, surge: u32) -> u32 {
+    let db = &spec.database;
+    if let Some(proxy) = &spec.proxy {
+        // Behind PgBouncer only its server pools reach the database, whatever the app pools.
+        let total = proxy.max_server_connections()
+            + db.other_connections as u64
+            + db.reserved_connections as u64;
+        return total.min(u32::MAX as u64) as u32;
+    }
     let instances = spec
         .timeline
         .autoscale
@@ -571,7 +588,6 @@ pub fn connections_needed(spec: &SystemSpec, surge: u32) -> u32 {
         .map_or(spec.fleet.instances, |a| {
             a.max_instances.max(spec.fleet.instances)
         });
-    let db = &spec.database;
     let per_instance = spec.pool.max_connections_within(db.slots_for_fleet());
     let total = (instances as u64 + surge as u64) * per_instance as u64
         + db.other_connections as u64
@@ -583,7 +599,8 @@ pub fn connections_needed(spec: &SystemSpec, surge: u32) -> u32 {
 /// pool (go_sql max_open = 0) is not refused on paper: the database refuses its connects
 /// during the run, and those db_refused failures count against the SLO instead.
 pub fn fits_the_database(spec: &SystemSpec, fleet_connections: u32) -> bool {
-    spec.pool.max_connections().is_none() || fleet_connections <= spec.database.max_connections
+    let unbounded_pool = spec.proxy.is_none() && spec.pool.max_connections().is_none();
+    unbounded_pool || fleet_connections <= spec.database.max_connections
 }
 
 /// The SLO holds when the upper 95% bounds of p99 and error rate are within it,

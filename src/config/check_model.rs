@@ -7,10 +7,11 @@
 
 use std::path::Path;
 
-use super::check_pool::check_pool;
+use super::check_pool::{check_pool, default_connect_time};
 use super::checker::Checker;
 use super::distribution::build_time_dist;
 use super::error::{locate_field, InputError};
+use super::proxy::{check_proxy, check_transactions, ProxyContext};
 use super::sections::*;
 use super::spec::*;
 use super::timeline::Timeline;
@@ -29,6 +30,27 @@ pub fn check_model(file: &ModelFile, path: &Path, text: &str) -> Result<SystemSp
     let fleet = check_fleet(&c, &file.fleet)?;
     let pool = check_pool(&c, &file.pool, file.fleet.cpus)?;
     let database = check_database(&c, &file.database)?;
+    let step_groups: Vec<(StepKind, Option<String>)> = steps
+        .iter()
+        .zip(&file.request.steps)
+        .map(|(step, section)| (step.kind, section.transaction.clone()))
+        .collect();
+    let transactions = check_transactions(path, text, scope, &step_groups)?;
+    let proxy = match &file.proxy {
+        None => None,
+        Some(section) => Some(check_proxy(
+            &ProxyContext {
+                path,
+                text,
+                base_dir: c.base_dir,
+                database: &database,
+                transactions: &transactions,
+                steps: &step_groups.iter().map(|s| s.0).collect::<Vec<_>>(),
+                default_connect: &default_connect_time(),
+            },
+            section,
+        )?),
+    };
     let simulation = check_simulation(&c, &file.simulation)?;
     Ok(SystemSpec {
         name: file.name.clone(),
@@ -40,6 +62,8 @@ pub fn check_model(file: &ModelFile, path: &Path, text: &str) -> Result<SystemSp
         fleet,
         pool,
         database,
+        transactions,
+        proxy,
         simulation,
         timeline: Timeline::default(),
         service_name: None,
@@ -258,7 +282,15 @@ fn check_retry_on(c: &Checker, retry_on: Option<&[String]>) -> Result<u8, InputE
             return Err(c.err(
                 &field,
                 "retries_exhausted cannot itself be retried".into(),
-                &format!("retry_on takes: {}", names[..4].join(", ")),
+                &format!(
+                    "retry_on takes: {}",
+                    names
+                        .iter()
+                        .filter(|n| **n != "retries_exhausted")
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             ));
         }
         mask |= 1 << k as u8;

@@ -159,8 +159,9 @@ fn library(kind: PoolKind) -> &'static str {
     }
 }
 
-/// Connect time when the model gives none: a connect within one data centre.
-fn default_connect_time() -> DistSpec {
+/// Connect time when the model gives none: a connect within one data centre (also
+/// `proxy.server_connect_time`'s default: a PostgreSQL backend start).
+pub(super) fn default_connect_time() -> DistSpec {
     DistSpec {
         dist: "lognormal".into(),
         median: Some("8ms".into()),

@@ -16,6 +16,8 @@ pub mod input_file;
 pub mod model;
 pub mod overrides;
 pub mod prometheus;
+pub mod proxy;
+pub mod proxy_spec;
 pub mod sections;
 pub mod services;
 pub mod spec;

@@ -13,10 +13,33 @@ use super::check_pool::resolve_pool_alias;
 use super::check_timeline::{check_timeline, TimelineSections};
 use super::error::InputError;
 use super::overrides::set_path;
+pub use super::proxy::{PoolMode, ProxySection, ProxySpec, Transaction};
 pub use super::sections::*;
 use super::services::{in_service, service_tables, ServiceTable};
 pub use super::spec::*;
 pub use super::toml_input::{deserialize_table, parse_toml};
+
+/// PgBouncer's settings and the transactions are fixed for a run: the engine builds
+/// its PgBouncers once, so a timeline event that changes them is refused.
+fn refuse_proxy_changes(path: &Path, spec: &SystemSpec) -> Result<(), InputError> {
+    let fixed = |s: &SystemSpec| format!("{:?} {:?}", s.proxy, s.transactions);
+    for (i, event) in spec.timeline.events.iter().enumerate() {
+        let after = match &event.action {
+            EventAction::Set { after } | EventAction::RollingRestart { after, .. } => after,
+            _ => continue,
+        };
+        if fixed(after) != fixed(spec) {
+            return Err(InputError::new(
+                path,
+                "`[proxy]` settings and steps' `transaction` cannot change during a run"
+                    .to_string(),
+            )
+            .field(format!("events[{i}].set"))
+            .hint("set them in the model itself, or compare them as experiment variants"));
+        }
+    }
+    Ok(())
+}
 
 /// A model file read from disk and parsed as TOML, ready to take overrides and be checked.
 #[derive(Debug, Clone)]
@@ -94,6 +117,7 @@ impl ModelSource {
             spec.fleet.instances,
             &build_after,
         )?;
+        refuse_proxy_changes(&self.path, &spec)?;
         Ok(spec)
     }
 

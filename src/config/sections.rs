@@ -24,6 +24,8 @@ pub struct ModelFile {
     #[serde(default)]
     pub pool: PoolSection,
     pub database: DatabaseSection,
+    /// `[proxy]`: PgBouncer between the pools and the database (`config::proxy`).
+    pub proxy: Option<super::proxy::ProxySection>,
     pub events: Option<Vec<EventSection>>,
     pub alerts: Option<Vec<AlertSection>>,
     pub autoscale: Option<AutoscaleSection>,
@@ -67,6 +69,8 @@ pub struct StepSection {
     pub name: String,
     pub kind: String,
     pub time: DistSpec,
+    /// Names the transaction the step belongs to (`config::proxy::check_transactions`).
+    pub transaction: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

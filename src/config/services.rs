@@ -78,6 +78,13 @@ pub fn service_tables(
             ));
         }
     }
+    if table.contains_key("proxy") {
+        return Err(err(
+            "proxy",
+            "`[proxy]` is not supported in a model with [[services]] yet (each service would need its own PgBouncer)".into(),
+            "remove `[proxy]`, or model the service behind PgBouncer on its own",
+        ));
+    }
     let mut shared = table.clone();
     shared.remove("services");
     let mut seen = BTreeSet::new();

@@ -52,15 +52,21 @@ pub enum FailureKind {
     /// Dropped on arrival because the requests in the system reached the engine's
     /// backlog limit (an unstable system); never retried, not a choice for `retry_on`.
     BacklogFull = 5,
+    /// Waited in PgBouncer for a server connection past `proxy.query_wait_timeout`.
+    ProxyWaitTimeout = 6,
+    /// PgBouncer refused the pool's client connection (`proxy.max_client_conn`).
+    ProxyRefused = 7,
 }
 
 impl FailureKind {
-    pub const ALL: [FailureKind; 5] = [
+    pub const ALL: [FailureKind; 7] = [
         FailureKind::AcquireTimeout,
         FailureKind::ClientTimeout,
         FailureKind::DbRefused,
         FailureKind::Rejected,
         FailureKind::RetriesExhausted,
+        FailureKind::ProxyWaitTimeout,
+        FailureKind::ProxyRefused,
     ];
     pub fn name(self) -> &'static str {
         match self {
@@ -70,6 +76,8 @@ impl FailureKind {
             FailureKind::Rejected => "rejected",
             FailureKind::RetriesExhausted => "retries_exhausted",
             FailureKind::BacklogFull => "backlog_full",
+            FailureKind::ProxyWaitTimeout => "proxy_wait_timeout",
+            FailureKind::ProxyRefused => "proxy_refused",
         }
     }
 }
@@ -321,6 +329,10 @@ pub struct SystemSpec {
     pub fleet: FleetSpec,
     pub pool: PoolSpec,
     pub database: DatabaseSpec,
+    /// The request's transactions in step order (used by a proxy in transaction mode).
+    pub transactions: Vec<super::proxy_spec::Transaction>,
+    /// PgBouncer between the pools and the database, if any.
+    pub proxy: Option<super::proxy_spec::ProxySpec>,
     pub simulation: SimulationSpec,
     /// Events, alerts, autoscaling and traces (empty for a steady-state model).
     pub timeline: Timeline,

@@ -4,6 +4,7 @@ pub mod budget;
 pub mod client;
 pub mod database;
 pub mod pool;
+pub mod proxy;
 pub mod system;
 pub mod traffic;
 

@@ -20,6 +20,7 @@ use crate::config::model::SystemSpec;
 use crate::config::timeline::EventAction;
 use crate::model::database::Database;
 use crate::model::pool::{Pool, Waiter};
+use crate::model::proxy::ProxyState;
 use crate::sim::queue::EventQueue;
 use crate::sim::time::SimTime;
 use crate::stats::series::{evaluate_alerts, AlertFiring, IntervalSample};
@@ -30,6 +31,7 @@ use lanes::Lane;
 mod acquisition;
 mod attempts;
 mod lanes;
+mod proxy_hook;
 mod statements;
 mod timeline;
 
@@ -126,6 +128,14 @@ enum Event {
         index: u32,
     },
     ScaleOut,
+    /// A PgBouncer's new server connection is open.
+    ServerConnectDone {
+        bouncer: u32,
+    },
+    /// A PgBouncer's oldest waiter reaches reserve_pool_timeout or query_wait_timeout.
+    ProxyTimer {
+        bouncer: u32,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,6 +147,8 @@ enum JobState {
     Queued,
     /// Waiting for a connection.
     Waiting,
+    /// Holding a client connection, waiting in PgBouncer for a server connection.
+    ServerWaiting,
     /// Opening a connection for itself (an on-demand pool below its limit).
     Connecting,
     /// Running an app step.
@@ -156,6 +168,8 @@ struct Job {
     instance: u32,
     step: u32,
     connection: u32,
+    /// The PgBouncer whose server connection the job holds or waits for (NONE: neither).
+    server: u32,
     holds_worker: bool,
     wait_started: SimTime,
     /// The client stopped waiting; the work goes on as a zombie.
@@ -265,6 +279,8 @@ struct World {
     live_requests: u32,
     instances: Vec<Instance>,
     db: Database,
+    /// PgBouncer between the pools and the database, when the model has one.
+    proxy: Option<ProxyState>,
     fleet_in_use: u32,
     stats: Collector,
     events_processed: u64,
@@ -317,6 +333,7 @@ pub fn simulate_watched(
     let mut world = World::new(spec, options.replication, record_series);
     world.run(clock);
     let peak_db_connections = world.db.peak_slots_used + spec.database.other_connections;
+    let window = world.stats.window;
     let series = world.series.take().unwrap_or_default();
     let alerts = evaluate_alerts(
         &spec.timeline.alerts,
@@ -353,6 +370,11 @@ pub fn simulate_watched(
         service.summary.db_utilization = summary.db_utilization;
     }
     summary.services = services;
+    if let Some(proxy) = &world.proxy {
+        summary.proxy = Some(proxy.summary(window));
+        summary.failures.proxy_wait_timeout.get_or_insert(0);
+        summary.failures.proxy_refused.get_or_insert(0);
+    }
     RunOutput {
         summary,
         series,
@@ -397,6 +419,20 @@ impl World {
             live_requests: 0,
             instances,
             db: Database::new(spec.database.clone()),
+            proxy: spec.proxy.as_ref().map(|proxy| {
+                ProxyState::new(
+                    proxy,
+                    spec.fleet.instances as usize,
+                    spec.steps.len(),
+                    &spec.transactions,
+                    crate::sim::rng::stream(
+                        spec.simulation.seed,
+                        replication,
+                        crate::sim::rng::Source::Connects,
+                        1,
+                    ),
+                )
+            }),
             fleet_in_use: 0,
             stats: Collector::new(spec.simulation.warmup, spec.simulation.horizon),
             events_processed: 0,
@@ -510,7 +546,7 @@ impl World {
                     self.on_connect_done(instance, connection);
                 } else {
                     // The pool it was opened for is gone: the backend closes at once.
-                    self.db.release_slot();
+                    self.stale_connect_done();
                 }
             }
             Event::ConnectRetry { instance, epoch } => {
@@ -573,6 +609,8 @@ impl World {
                 self.autoscale_booting -= 1;
                 self.add_instance();
             }
+            Event::ServerConnectDone { bouncer } => self.on_server_connect_done(bouncer),
+            Event::ProxyTimer { bouncer } => self.on_proxy_timer(bouncer),
         }
     }
 }

@@ -63,7 +63,8 @@ const MACHINE_DEPENDENT: [&str; 1] = ["wall_seconds"];
 
 pub fn runs_csv(experiment: &Experiment, runs: &[Run]) -> anyhow::Result<Vec<u8>> {
     let mut writer = csv::Writer::from_writer(Vec::new());
-    for (i, run) in runs.iter().enumerate() {
+    let mut rows = Vec::with_capacity(runs.len());
+    for run in runs {
         let mut fields = Vec::new();
         let mut whole = serde_json::to_value(&run.summary)?;
         // Each service of a `[[services]]` model gets its columns as services.<name>.<field>.
@@ -94,16 +95,35 @@ pub fn runs_csv(experiment: &Experiment, runs: &[Run]) -> anyhow::Result<Vec<u8>
             "unstable".into(),
             run.summary.unstable.is_some().to_string(),
         ));
-        if i == 0 {
-            let mut header = point_header(experiment);
-            header.push("replication".into());
-            header.extend(fields.iter().map(|(k, _)| k.clone()));
-            writer.write_record(&header)?;
+        rows.push(fields);
+    }
+    // Columns: the first run's, then any key only later runs have (a variant with a
+    // `[proxy]` after one without); a run without a column leaves it empty.
+    let mut columns: Vec<String> = Vec::new();
+    for fields in &rows {
+        for (key, _) in fields {
+            if !columns.contains(key) {
+                columns.push(key.clone());
+            }
         }
+    }
+    if !rows.is_empty() {
+        let mut header = point_header(experiment);
+        header.push("replication".into());
+        header.extend(columns.iter().cloned());
+        writer.write_record(&header)?;
+    }
+    for (run, fields) in runs.iter().zip(rows) {
         let point = &experiment.points[run.point];
         let mut row = point_row(experiment, point.variant, &point.values);
         row.push(run.replication.to_string());
-        row.extend(fields.into_iter().map(|(_, v)| v));
+        row.extend(columns.iter().map(|column| {
+            fields
+                .iter()
+                .find(|(k, _)| k == column)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        }));
         writer.write_record(&row)?;
     }
     Ok(writer.into_inner()?)
@@ -167,8 +187,12 @@ pub fn points_csv(experiment: &Experiment, points: &[PointResult]) -> anyhow::Re
     if let Some(first) = points.first() {
         header.extend(service_header(first));
     }
+    let proxy = crate::report::proxy_section::proxy_columns(points);
+    if let Some((columns, _)) = &proxy {
+        header.extend(columns.iter().cloned());
+    }
     writer.write_record(&header)?;
-    for p in points {
+    for (index, p) in points.iter().enumerate() {
         let mut row = point_row(experiment, p.variant, &p.values);
         row.extend([
             p.pool_size.to_string(),
@@ -198,6 +222,9 @@ pub fn points_csv(experiment: &Experiment, points: &[PointResult]) -> anyhow::Re
             ]);
         }
         row.extend(service_row(p));
+        if let Some((_, cells)) = &proxy {
+            row.extend(cells[index].iter().cloned());
+        }
         writer.write_record(&row)?;
     }
     Ok(writer.into_inner()?)

@@ -340,6 +340,7 @@ pub fn render(
     if capacity {
         capacity_sections(&mut out, experiment, rec, points, charts);
     }
+    crate::report::proxy_section::proxy_section(&mut out, experiment, points);
     method(&mut out, experiment, points);
     out
 }

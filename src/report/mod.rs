@@ -12,6 +12,7 @@ pub mod markdown;
 pub mod output;
 pub mod plotting;
 pub mod pool_metrics;
+pub mod proxy_section;
 pub mod sensitivity;
 pub mod services;
 pub mod table;

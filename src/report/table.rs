@@ -54,7 +54,7 @@ pub fn render(spec: &SystemSpec, replication: u32, summary: &Summary) -> String 
         write_fleet_line(&mut out, spec);
     }
     let _ = writeln!(out);
-    let rows: Vec<(&str, String)> = vec![
+    let mut rows: Vec<(&str, String)> = vec![
         (
             "requests",
             format!(
@@ -120,6 +120,7 @@ pub fn render(spec: &SystemSpec, replication: u32, summary: &Summary) -> String 
             format!("{} events in {:.2} s wall", s.events_processed, s.wall_seconds),
         ),
     ];
+    rows.extend(crate::report::proxy_section::proxy_run_line(s).map(|l| ("pgbouncer", l)));
     for (label, value) in rows {
         let _ = writeln!(out, "  {label:<16}{value}");
     }

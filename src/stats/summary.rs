@@ -30,6 +30,12 @@ pub struct FailureCounts {
     pub retries_exhausted: u64,
     /// Dropped because the backlog reached the engine's limit (an unstable system).
     pub backlog_full: u64,
+    /// Waited in PgBouncer past query_wait_timeout (models with a `[proxy]` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_wait_timeout: Option<u64>,
+    /// Failed because PgBouncer refused the pool's client connections (max_client_conn).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_refused: Option<u64>,
 }
 
 impl FailureCounts {
@@ -41,6 +47,8 @@ impl FailureCounts {
             FailureKind::Rejected => &mut self.rejected,
             FailureKind::RetriesExhausted => &mut self.retries_exhausted,
             FailureKind::BacklogFull => &mut self.backlog_full,
+            FailureKind::ProxyWaitTimeout => self.proxy_wait_timeout.get_or_insert(0),
+            FailureKind::ProxyRefused => self.proxy_refused.get_or_insert(0),
         }
     }
     pub fn total(&self) -> u64 {
@@ -50,6 +58,8 @@ impl FailureCounts {
             + self.rejected
             + self.retries_exhausted
             + self.backlog_full
+            + self.proxy_wait_timeout.unwrap_or(0)
+            + self.proxy_refused.unwrap_or(0)
     }
 }
 
@@ -71,6 +81,32 @@ pub struct PoolWaitMs {
     pub p95: f64,
     pub p99: f64,
     pub max: f64,
+}
+
+/// PgBouncer's figures for one run (models with a `[proxy]` only).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ProxySummary {
+    pub pool_mode: String,
+    /// Most server connections open at once, all PgBouncers together.
+    pub peak_server_connections: u32,
+    /// Time-average server connections open.
+    pub mean_server_connections: f64,
+    /// Time-average server connections held by a client (PgBouncer's sv_active).
+    pub mean_active_server_connections: f64,
+    /// proxy instances x default_pool_size.
+    pub server_pool_capacity: u32,
+    /// Share of server-connection requests that had to wait.
+    pub p_wait: f64,
+    /// Wait for a server connection in PgBouncer, over all requests for one, in ms.
+    pub wait_mean_ms: f64,
+    pub wait_p99_ms: f64,
+    pub wait_max_ms: f64,
+    /// Clients that waited past query_wait_timeout (attempts, retries included).
+    pub wait_timeouts: u64,
+    /// Client connects refused at max_client_conn (or, in session mode, for want of a server).
+    pub refused_connects: u64,
+    /// Reserve server connections opened after reserve_pool_timeout.
+    pub reserve_opened: u64,
 }
 
 /// Figures the tests and `validate` use beyond the output keys of docs/outputs.md.
@@ -157,6 +193,9 @@ pub struct Summary {
     pub pool_utilization: f64,
     pub db_utilization: f64,
     pub peak_db_connections: u32,
+    /// PgBouncer's figures (models with a `[proxy]` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<ProxySummary>,
     pub events_processed: u64,
     pub wall_seconds: f64,
     /// Present only when the run was unstable (see [`Instability`]).
@@ -405,6 +444,7 @@ impl Collector {
             pool_utilization: in_use / self.pool_capacity.mean(window).max(f64::MIN_POSITIVE),
             db_utilization: self.busy_cores.mean(window) / db_cores as f64,
             peak_db_connections,
+            proxy: None,
             events_processed,
             wall_seconds,
             requests: self.counts,

@@ -57,6 +57,7 @@ impl World {
         }
         if pool.spec.acquire_timeout == Some(SimTime::ZERO) {
             let kind = pool.acquire_failure();
+            let kind = self.refusal_cause(j.instance, kind);
             if j.measured {
                 self.record_acquisition(j.instance, SimTime::ZERO);
             }
@@ -84,20 +85,24 @@ impl World {
     /// SQLAlchemy, database/sql, pg-pool and pgx do; a refused connect fails it `db_refused`.
     fn open_for_borrower(&mut self, job: u32) {
         let j = self.jobs[job as usize];
-        if !self.db.has_free_slot() {
-            let service = self.instances[j.instance as usize].service;
-            self.record(service, |c| c.diagnostics.db_connect_refusals += 1);
-            if j.measured {
-                self.record_acquisition(j.instance, self.now - j.wait_started);
+        let through_proxy = match self.connect_slot(j.instance) {
+            Ok(through_proxy) => through_proxy,
+            Err(kind) => {
+                if kind == FailureKind::DbRefused {
+                    let service = self.instances[j.instance as usize].service;
+                    self.record(service, |c| c.diagnostics.db_connect_refusals += 1);
+                }
+                if j.measured {
+                    self.record_acquisition(j.instance, self.now - j.wait_started);
+                }
+                self.fail_job(job, kind);
+                return;
             }
-            self.fail_job(job, FailureKind::DbRefused);
-            return;
-        }
-        self.db.take_slot();
+        };
         let pool = &mut self.instances[j.instance as usize].pool;
         let connection = pool.begin_open_for((job, j.generation));
         self.jobs[job as usize].state = JobState::Connecting;
-        self.connect_started(j.instance, connection);
+        self.connect_started(j.instance, connection, through_proxy);
     }
 
     /// Under an on-demand pool, waiters (queued while it was at its limit) open
@@ -112,8 +117,14 @@ impl World {
         }
     }
 
-    /// Counts a connect that began and schedules its end after a sampled connect time.
-    fn connect_started(&mut self, instance: u32, connection: u32) {
+    /// Counts a connect that began and schedules its end after a sampled connect time
+    /// (plus, through PgBouncer, the server connect a session-mode client waits for).
+    fn connect_started(
+        &mut self,
+        instance: u32,
+        connection: u32,
+        through_proxy: Option<(u32, f64)>,
+    ) {
         let epoch = self.instances[instance as usize].epoch;
         let service = self.instances[instance as usize].service;
         let pool = &mut self.instances[instance as usize].pool;
@@ -123,12 +134,16 @@ impl World {
             "pool above its limit"
         );
         let lane = &mut self.lanes[service as usize];
-        let connect_ns = pool.spec.connect_time.sample_ns(&mut lane.connect_rng);
+        let mut connect_ns = pool.spec.connect_time.sample_ns(&mut lane.connect_rng);
         self.record(service, |c| {
             let diagnostics = &mut c.diagnostics;
             diagnostics.peak_pool_connections = diagnostics.peak_pool_connections.max(total);
             diagnostics.connections_opened += 1;
         });
+        if let (Some((bouncer, extra_ns)), Some(proxy)) = (through_proxy, self.proxy.as_mut()) {
+            proxy.bind(instance, connection, bouncer);
+            connect_ns += extra_ns;
+        }
         self.queue.schedule(
             self.now + SimTime(round_to_u64(connect_ns)),
             Event::ConnectDone {
@@ -174,7 +189,7 @@ impl World {
         // Past its lifetime, or the pool was shrunk by a hot change: close rather than reuse.
         if pool.closes_on_return(j.connection) {
             pool.close(j.connection);
-            self.db.release_slot();
+            self.pool_connections_closed(j.instance, 1);
             self.in_use_changed(j.instance, -1);
             self.maybe_open_connection(j.instance);
             return;
@@ -214,7 +229,7 @@ impl World {
             pool.make_idle(connection, self.now);
         } else {
             pool.close(connection);
-            self.db.release_slot();
+            self.pool_connections_closed(instance, 1);
         }
         self.in_use_changed(instance, -1);
         keep
@@ -254,6 +269,7 @@ impl World {
                 break;
             };
             let kind = pool.acquire_failure();
+            let kind = self.refusal_cause(instance, kind);
             let j = self.jobs[waiter.job as usize];
             if j.measured {
                 self.record_acquisition(instance, self.now - j.wait_started);
@@ -270,20 +286,24 @@ impl World {
         }
         let epoch = self.instances[instance as usize].epoch;
         let service = self.instances[instance as usize].service;
+        if !self.instances[instance as usize].pool.wants_connection() {
+            return;
+        }
+        let through_proxy = match self.connect_slot(instance) {
+            Ok(through_proxy) => through_proxy,
+            Err(kind) => {
+                let backoff = self.instances[instance as usize].pool.note_refused();
+                if kind == FailureKind::DbRefused {
+                    self.record(service, |c| c.diagnostics.db_connect_refusals += 1);
+                }
+                self.queue
+                    .schedule(self.now + backoff, Event::ConnectRetry { instance, epoch });
+                return;
+            }
+        };
         let pool = &mut self.instances[instance as usize].pool;
-        if !pool.wants_connection() {
-            return;
-        }
-        if !self.db.has_free_slot() {
-            let backoff = pool.note_refused();
-            self.record(service, |c| c.diagnostics.db_connect_refusals += 1);
-            self.queue
-                .schedule(self.now + backoff, Event::ConnectRetry { instance, epoch });
-            return;
-        }
-        self.db.take_slot();
         let connection = pool.begin_open();
-        self.connect_started(instance, connection);
+        self.connect_started(instance, connection, through_proxy);
     }
 
     pub(super) fn on_connect_done(&mut self, instance: u32, connection: u32) {
@@ -333,7 +353,7 @@ impl World {
         match c.state {
             ConnState::Idle => {
                 pool.close(connection);
-                self.db.release_slot();
+                self.pool_connections_closed(instance, 1);
                 self.maybe_open_connection(instance);
             }
             ConnState::InUse => pool.retire_on_return(connection),
@@ -347,9 +367,7 @@ impl World {
         let closed = self.instances[instance as usize]
             .pool
             .close_expired_idle(now);
-        for _ in 0..closed {
-            self.db.release_slot();
-        }
+        self.pool_connections_closed(instance, closed);
         if now < self.spec.simulation.horizon {
             let period = self.instances[instance as usize]
                 .pool

@@ -139,6 +139,7 @@ impl World {
                     instance: 0,
                     step: 0,
                     connection: NONE,
+                    server: NONE,
                     holds_worker: false,
                     wait_started: SimTime::ZERO,
                     abandoned: false,
@@ -161,6 +162,7 @@ impl World {
         job.instance = instance;
         job.step = 0;
         job.connection = NONE;
+        job.server = NONE;
         job.holds_worker = false;
         job.abandoned = false;
         job.measured = measured;
@@ -240,6 +242,7 @@ impl World {
     }
 
     pub(super) fn finish_db_step(&mut self, job: u32) {
+        self.statement_finished(job);
         let j = self.jobs[job as usize];
         let service = self.service_of_job(job) as usize;
         if self.spec.service(service).scope == ConnectionScope::Step
@@ -308,14 +311,21 @@ impl World {
                 }
                 Some(kind) => {
                     interval.sample.failed += 1.0;
-                    *match kind {
-                        FailureKind::AcquireTimeout => &mut interval.sample.acquire_timeout,
-                        FailureKind::ClientTimeout => &mut interval.sample.client_timeout,
-                        FailureKind::DbRefused => &mut interval.sample.db_refused,
-                        FailureKind::Rejected => &mut interval.sample.rejected,
-                        FailureKind::RetriesExhausted => &mut interval.sample.retries_exhausted,
-                        FailureKind::BacklogFull => &mut interval.sample.backlog_full,
-                    } += 1.0;
+                    let by_kind = match kind {
+                        FailureKind::AcquireTimeout => Some(&mut interval.sample.acquire_timeout),
+                        FailureKind::ClientTimeout => Some(&mut interval.sample.client_timeout),
+                        FailureKind::DbRefused => Some(&mut interval.sample.db_refused),
+                        FailureKind::Rejected => Some(&mut interval.sample.rejected),
+                        FailureKind::RetriesExhausted => {
+                            Some(&mut interval.sample.retries_exhausted)
+                        }
+                        FailureKind::BacklogFull => Some(&mut interval.sample.backlog_full),
+                        // The series has no proxy columns: counted in `failed` only.
+                        FailureKind::ProxyWaitTimeout | FailureKind::ProxyRefused => None,
+                    };
+                    if let Some(count) = by_kind {
+                        *count += 1.0;
+                    }
                 }
             }
         }
@@ -349,6 +359,7 @@ impl World {
         if j.state == JobState::InDb {
             self.reschedule_db();
         }
+        self.job_left_proxy(j.server, j.state);
         if j.holds_worker {
             self.instances[j.instance as usize].busy_workers -= 1;
             self.start_next_queued(j.instance);

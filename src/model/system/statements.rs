@@ -5,6 +5,9 @@ use super::{still_in, Event, JobState, World};
 
 impl World {
     pub(super) fn start_statement(&mut self, job: u32) {
+        if !self.server_ready(job) {
+            return;
+        }
         let j = self.jobs[job as usize];
         let demand_ns = self.job_times_ns[job as usize * self.step_count + j.step as usize];
         self.jobs[job as usize].state = JobState::InDb;

@@ -177,9 +177,7 @@ impl World {
         }
         let spec = self.instances[instance as usize].pool.spec.clone();
         let old = std::mem::replace(&mut self.instances[instance as usize].pool, Pool::new(spec));
-        for _ in 0..old.open() {
-            self.db.release_slot();
-        }
+        self.pool_replaced(instance, old.open());
         self.in_use_changed(instance, -(old.in_use() as i32));
         let state = &mut self.instances[instance as usize];
         state.epoch = state.epoch.wrapping_add(1);

@@ -1,0 +1,372 @@
+//! PgBouncer (`[proxy]`) in isolation: each pool mode's server-connection counts, the
+//! server pool's saturation against Erlang C, query_wait_timeout, max_client_conn, the
+//! reserve pool, determinism, and the bad inputs refused with exit 2.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use poolsim::analytic::erlang_c;
+use poolsim::config::model::{ModelSource, SystemSpec};
+use poolsim::model::system::{simulate, RunOptions};
+use poolsim::stats::confidence::estimate;
+use poolsim::stats::summary::Summary;
+use poolsim::validate::replicate;
+
+/// One instance, a client pool of `clients`, one db step of exponential `hold_ms`
+/// (a transaction of one statement), a database with a core per server connection.
+fn model(clients: u32, rate: f64, hold_ms: f64, proxy: &str) -> String {
+    format!(
+        r#"
+name = "proxy-test"
+[traffic]
+rate = {rate}
+[request]
+[[request.steps]]
+name = "query"
+kind = "db"
+time = {{ dist = "exponential", mean = "{hold_ms}ms" }}
+[fleet]
+instances = 1
+[pool]
+max_size = {clients}
+acquire_timeout = "1h"
+connect_time = {{ dist = "constant", value = "1ms" }}
+max_lifetime = "0s"
+[database]
+max_connections = 400
+cores = 64
+[proxy]
+server_connect_time = {{ dist = "constant", value = "1ms" }}
+{proxy}
+[simulation]
+horizon = "200s"
+warmup = "20s"
+"#
+    )
+}
+
+fn build(text: &str) -> SystemSpec {
+    ModelSource::from_text(Path::new("<test>"), text.to_string())
+        .and_then(|source| source.build(&[]))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn proxy_of(summary: &Summary) -> &poolsim::stats::summary::ProxySummary {
+    summary
+        .proxy
+        .as_ref()
+        .expect("a proxy model reports proxy figures")
+}
+
+#[test]
+fn transaction_mode_holds_far_fewer_server_than_client_connections() {
+    // 80 client connections, 10 server connections, transactions of 5 ms at 400/s:
+    // about 2 server connections busy on average.
+    let spec = build(&model(
+        80,
+        400.0,
+        5.0,
+        "pool_mode = \"transaction\"\ndefault_pool_size = 10",
+    ));
+    let summary = simulate(&spec, RunOptions::default());
+    let proxy = proxy_of(&summary);
+    assert_eq!(summary.requests.failed, 0);
+    assert!(proxy.peak_server_connections <= 10);
+    assert!(
+        proxy.mean_active_server_connections < 4.0,
+        "{}",
+        proxy.mean_active_server_connections
+    );
+    // The database holds only server connections: PgBouncer's pool, not the app's 80.
+    assert!(
+        summary.peak_db_connections <= 10,
+        "{}",
+        summary.peak_db_connections
+    );
+}
+
+#[test]
+fn transaction_mode_server_pool_saturates_where_erlang_c_puts_it() {
+    // S = 5 server connections, transactions exponential with mean T = 10 ms, plenty of
+    // client connections: the server pool is M/M/5 with offered load lambda x T.
+    let servers = 5;
+    let hold_ms = 10.0;
+    for rho in [0.6, 0.85] {
+        let rate = rho * servers as f64 / (hold_ms / 1e3);
+        let spec = build(&model(
+            100,
+            rate,
+            hold_ms,
+            &format!("pool_mode = \"transaction\"\ndefault_pool_size = {servers}"),
+        ));
+        let runs = replicate(&spec, 10);
+        let load = rate * hold_ms / 1e3;
+        let busy = estimate(
+            &runs
+                .iter()
+                .map(|s| proxy_of(s).mean_active_server_connections)
+                .collect::<Vec<_>>(),
+            0.99,
+        );
+        assert!(
+            (busy.mean - load).abs() <= busy.half_width.max(0.02 * load),
+            "rho {rho}: mean busy server connections {} ± {} vs lambda x T = {load}",
+            busy.mean,
+            busy.half_width
+        );
+        let p_wait = estimate(
+            &runs.iter().map(|s| proxy_of(s).p_wait).collect::<Vec<_>>(),
+            0.99,
+        );
+        let theory = erlang_c(servers, load);
+        assert!(
+            p_wait.half_width < 0.1 * theory,
+            "rho {rho}: interval ±{} too wide",
+            p_wait.half_width
+        );
+        assert!(
+            (p_wait.mean - theory).abs() <= p_wait.half_width,
+            "rho {rho}: P(wait) {} ± {} vs Erlang C {theory}",
+            p_wait.mean,
+            p_wait.half_width
+        );
+    }
+}
+
+#[test]
+fn beyond_the_server_pool_throughput_stops_at_s_over_t() {
+    // S / T = 5 / 10 ms = 500/s; offered 700/s: the backlog grows, served stays near 500/s.
+    let spec = build(&model(
+        100,
+        700.0,
+        10.0,
+        "pool_mode = \"transaction\"\ndefault_pool_size = 5",
+    ));
+    let summary = simulate(&spec, RunOptions::default());
+    let served = summary.throughput_rps;
+    assert!((470.0..=510.0).contains(&served), "served {served}/s");
+    assert!(proxy_of(&summary).mean_active_server_connections > 4.8);
+}
+
+#[test]
+fn session_mode_pins_a_server_connection_per_client_connection() {
+    let spec = build(&model(
+        12,
+        200.0,
+        5.0,
+        "pool_mode = \"session\"\ndefault_pool_size = 20",
+    ));
+    let summary = simulate(&spec, RunOptions::default());
+    let proxy = proxy_of(&summary);
+    // A fixed-size pool of 12 opens 12 client connections, each with its server.
+    assert_eq!(proxy.peak_server_connections, 12);
+    assert!((proxy.mean_active_server_connections - 12.0).abs() < 1e-9);
+    assert_eq!(summary.peak_db_connections, 12);
+}
+
+#[test]
+fn session_mode_with_fewer_servers_than_clients_caps_the_pool() {
+    let spec = build(&model(
+        12,
+        200.0,
+        5.0,
+        "pool_mode = \"session\"\ndefault_pool_size = 8",
+    ));
+    let summary = simulate(&spec, RunOptions::default());
+    let proxy = proxy_of(&summary);
+    assert_eq!(proxy.peak_server_connections, 8);
+    assert!(proxy.refused_connects > 0);
+}
+
+#[test]
+fn statement_mode_releases_the_server_after_each_statement() {
+    let text = model(60, 300.0, 5.0, "pool_mode = \"statement\"\ndefault_pool_size = 10")
+        .replace(
+            "[fleet]",
+            "[[request.steps]]\nname = \"think\"\nkind = \"app\"\ntime = { dist = \"constant\", value = \"20ms\" }\n[[request.steps]]\nname = \"write\"\nkind = \"db\"\ntime = { dist = \"constant\", value = \"1ms\" }\n[fleet]",
+        )
+        .replace("[request]", "[request]\nconnection_scope = \"step\"");
+    let summary = simulate(&build(&text), RunOptions::default());
+    let proxy = proxy_of(&summary);
+    assert_eq!(summary.requests.failed, 0);
+    // Busy only during statements: 300/s x (5 + 1) ms = 1.8, not the 20 ms of app work.
+    assert!(
+        (1.4..2.3).contains(&proxy.mean_active_server_connections),
+        "{}",
+        proxy.mean_active_server_connections
+    );
+}
+
+#[test]
+fn a_transaction_spanning_app_work_holds_its_server_connection() {
+    // Load, 50 ms of app work, write, all in one transaction at 100/s: the server
+    // connection is held about 56 ms per request, so about 5.6 busy on average.
+    let text = model(60, 100.0, 5.0, "pool_mode = \"transaction\"\ndefault_pool_size = 20")
+        .replace(
+            "[fleet]",
+            "[[request.steps]]\nname = \"hash\"\nkind = \"app\"\ntime = { dist = \"constant\", value = \"50ms\" }\n[[request.steps]]\nname = \"write\"\nkind = \"db\"\ntime = { dist = \"constant\", value = \"1ms\" }\n[fleet]",
+        );
+    let held = simulate(&build(&text), RunOptions::default());
+    let split = text.replace("name = \"hash\"", "name = \"hash\"\ntransaction = \"none\"");
+    let split = simulate(&build(&split), RunOptions::default());
+    let held_busy = proxy_of(&held).mean_active_server_connections;
+    let split_busy = proxy_of(&split).mean_active_server_connections;
+    assert!((5.0..6.2).contains(&held_busy), "{held_busy}");
+    assert!(split_busy < 1.0, "{split_busy}");
+}
+
+#[test]
+fn clients_waiting_past_query_wait_timeout_fail() {
+    // 2 server connections for 600/s of 10 ms transactions: hopeless overload, and 100
+    // clients queued 5 ms apart wait up to 500 ms, past the 200 ms query_wait_timeout.
+    let spec = build(&model(
+        100,
+        600.0,
+        10.0,
+        "pool_mode = \"transaction\"\ndefault_pool_size = 2\nquery_wait_timeout = \"200ms\"",
+    ));
+    let summary = simulate(&spec, RunOptions::default());
+    let timeouts = summary.failures.proxy_wait_timeout.unwrap();
+    assert!(timeouts > 0);
+    assert_eq!(proxy_of(&summary).wait_timeouts, timeouts);
+    assert!(proxy_of(&summary).wait_max_ms <= 200.5);
+    assert_eq!(summary.failures.total(), summary.requests.failed);
+}
+
+#[test]
+fn max_client_conn_refuses_pool_connections_beyond_it() {
+    let spec = build(&model(
+        30,
+        400.0,
+        50.0,
+        "pool_mode = \"transaction\"\ndefault_pool_size = 30\nmax_client_conn = 10",
+    ))
+    .clone();
+    let mut spec = spec;
+    spec.pool.acquire_timeout = Some(poolsim::sim::time::SimTime::from_millis(200));
+    let summary = simulate(&spec, RunOptions::default());
+    assert!(proxy_of(&summary).refused_connects > 0);
+    assert!(summary.failures.proxy_refused.unwrap() > 0);
+    assert!(summary.diagnostics.peak_pool_connections <= 11);
+}
+
+#[test]
+fn the_reserve_pool_opens_only_after_reserve_pool_timeout() {
+    let base = "pool_mode = \"transaction\"\ndefault_pool_size = 4\nreserve_pool_size = 3";
+    // 200/s of 10 ms: load 2 on 4 servers, waits are short: the reserve never opens.
+    let light = simulate(
+        &build(&model(
+            60,
+            200.0,
+            10.0,
+            &format!("{base}\nreserve_pool_timeout = \"100ms\""),
+        )),
+        RunOptions::default(),
+    );
+    assert_eq!(proxy_of(&light).reserve_opened, 0);
+    assert!(proxy_of(&light).peak_server_connections <= 4);
+    // 450/s of 10 ms on 4 servers is overload: 60 clients queue, waits pass 100 ms and
+    // the reserve opens.
+    let heavy = simulate(
+        &build(&model(
+            60,
+            450.0,
+            10.0,
+            &format!("{base}\nreserve_pool_timeout = \"100ms\""),
+        )),
+        RunOptions::default(),
+    );
+    assert!(proxy_of(&heavy).reserve_opened > 0);
+    assert_eq!(proxy_of(&heavy).peak_server_connections, 7);
+    // With no reserve, the same overload stays at 4.
+    let none = simulate(
+        &build(&model(
+            60,
+            450.0,
+            10.0,
+            "pool_mode = \"transaction\"\ndefault_pool_size = 4",
+        )),
+        RunOptions::default(),
+    );
+    assert_eq!(proxy_of(&none).peak_server_connections, 4);
+}
+
+#[test]
+fn proxy_runs_are_deterministic() {
+    let spec = build(&model(
+        40,
+        450.0,
+        10.0,
+        "pool_mode = \"transaction\"\ndefault_pool_size = 5\nreserve_pool_size = 2\ninstances = 2",
+    ));
+    let a = serde_json::to_string(&simulate(&spec, RunOptions::default())).unwrap();
+    let b = serde_json::to_string(&simulate(&spec, RunOptions::default())).unwrap();
+    let strip = |s: &str| s.split("\"wall_seconds\"").next().unwrap().to_string();
+    assert_eq!(strip(&a), strip(&b));
+}
+
+fn check_fails(text: &str, expected: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.toml");
+    std::fs::write(&path, text).unwrap();
+    let output = Command::cargo_bin("poolsim")
+        .unwrap()
+        .arg("check")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for needle in expected {
+        assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
+    }
+}
+
+#[test]
+fn bad_proxy_input_exits_2_with_the_field_and_a_fix() {
+    check_fails(
+        &model(
+            10,
+            10.0,
+            5.0,
+            "default_pool_size = 300\nreserve_pool_size = 100",
+        ),
+        &[
+            "proxy.default_pool_size",
+            "max_connections",
+            "400 server connections",
+        ],
+    );
+    check_fails(
+        &model(10, 10.0, 5.0, "pool_mode = \"transactoin\""),
+        &["proxy.pool_mode", "did you mean \"transaction\""],
+    );
+    let two_statements = model(10, 10.0, 5.0, "pool_mode = \"statement\"").replace(
+        "[fleet]",
+        "[[request.steps]]\nname = \"write\"\nkind = \"db\"\ntime = { dist = \"constant\", value = \"1ms\" }\n[fleet]",
+    );
+    check_fails(&two_statements, &["proxy.pool_mode", "multi-statement"]);
+    let interrupted = model(10, 10.0, 5.0, "")
+        .replace("name = \"query\"", "name = \"query\"\ntransaction = \"a\"")
+        .replace(
+            "[fleet]",
+            "[[request.steps]]\nname = \"x\"\nkind = \"app\"\ntime = { dist = \"constant\", value = \"1ms\" }\n[[request.steps]]\nname = \"w\"\nkind = \"db\"\ntransaction = \"a\"\ntime = { dist = \"constant\", value = \"1ms\" }\n[fleet]",
+        );
+    check_fails(
+        &interrupted,
+        &["request.steps[2].transaction", "consecutive"],
+    );
+    check_fails(&model(10, 10.0, 5.0, "pool_size = 10"), &["pool_size"]);
+}
+
+#[test]
+fn models_without_a_proxy_report_no_proxy_fields() {
+    let text = model(10, 100.0, 5.0, "").replace(
+        "[proxy]\nserver_connect_time = { dist = \"constant\", value = \"1ms\" }\n",
+        "",
+    );
+    let summary = simulate(&build(&text), RunOptions::default());
+    assert!(summary.proxy.is_none());
+    let json = serde_json::to_string(&summary).unwrap();
+    assert!(!json.contains("proxy"), "{json}");
+}
