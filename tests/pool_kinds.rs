@@ -319,4 +319,9 @@ fn a_sweep_of_a_sqlalchemy_pool_counts_its_overflow_against_the_database() {
     assert!(rules.contains("raise pool.pool_size"));
     let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
     assert!(report.contains("(`db_client_connection_pending_requests`)"));
+    // ... and names the setting in the library's own words.
+    assert!(
+        report.contains("**Current setting:** `pool.pool_size = 5`"),
+        "{report}"
+    );
 }

@@ -268,7 +268,8 @@ fn check(rec: &Recommendations, enabled: bool) -> std::io::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     console::out(&format!(
-        "check passed: pool.max_size = {} carries the planned growth {:.2}x with all instances serving, with {} lost and during a deploy\n",
+        "check passed: {} = {} carries the planned growth {:.2}x with all instances serving, with {} lost and during a deploy\n",
+        rec.size_path,
         rec.current_pool_size,
         rec.planned_growth,
         match rec.instance_loss {

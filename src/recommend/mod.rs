@@ -98,6 +98,10 @@ pub struct Recommendations {
     pub headroom: f64,
     pub planned_growth: f64,
     pub current_pool_size: u32,
+    /// The setting the pool sizes are values of, in the pool library's own words:
+    /// `pool.max_size` (HikariCP), `pool.pool_size` (SQLAlchemy), `pool.max_open` (Go), ...
+    #[serde(skip)]
+    pub size_path: String,
     pub instances: u32,
     /// Deploy surge instances (the experiment's `surge`, or 25% of instances rounded up).
     pub surge_instances: u32,
@@ -126,18 +130,20 @@ impl Recommendations {
         let s = self.main();
         let current = match &s.current {
             Some(c) => format!(
-                "current pool.max_size = {} {}",
+                "current {} = {} {}",
+                self.size_path,
                 c.pool_size,
                 describe_capacity(c)
             ),
             None => format!(
-                "current pool.max_size = {} was not swept",
-                self.current_pool_size
+                "current {} = {} was not swept",
+                self.size_path, self.current_pool_size
             ),
         };
         let recommended = match s.recommended_pool_size {
             Some(r) => format!(
-                "recommended pool.max_size = {r} ({}; floor {} for the planned {:.2}x, ceiling {} = the database limit)",
+                "recommended {} = {r} ({}; floor {} for the planned {:.2}x, ceiling {} = the database limit)",
+                self.size_path,
                 s.sizes
                     .iter()
                     .find(|c| c.pool_size == r)
@@ -149,7 +155,8 @@ impl Recommendations {
                 s.ceiling_pool_size
             ),
             None => format!(
-                "no feasible pool.max_size meets the SLO (ceiling {} = the database limit)",
+                "no feasible {} meets the SLO (ceiling {} = the database limit)",
+                self.size_path,
                 s.ceiling_pool_size
             ),
         };
@@ -163,7 +170,8 @@ impl Recommendations {
         match s.current_passes_planned_growth {
             Some(true) => None,
             Some(false) => Some(format!(
-                "pool.max_size = {} does not carry the planned growth {:.2}x (SLO p99 <= {} ms, errors <= {}): {}",
+                "{} = {} does not carry the planned growth {:.2}x (SLO p99 <= {} ms, errors <= {}): {}",
+                self.size_path,
                 self.current_pool_size,
                 self.planned_growth,
                 self.slo_latency_p99_ms,
@@ -266,6 +274,7 @@ pub fn recommend(
         headroom: experiment.headroom,
         planned_growth: experiment.planned_growth,
         current_pool_size: baseline.pool.size_setting,
+        size_path: format!("pool.{}", baseline.pool.kind.size_field()),
         instances: baseline.fleet.instances,
         surge_instances: experiment.surge_for(baseline.fleet.instances),
         instance_loss: experiment.instance_loss,

@@ -52,7 +52,8 @@ fn summary(out: &mut String, experiment: &Experiment, rec: &Recommendations, s: 
     let _ = writeln!(out, "## Summary\n");
     let _ = writeln!(
         out,
-        "- **Current setting:** `pool.max_size = {}` on each of {} instances {} (SLO: p99 ≤ {}, error rate ≤ {}).",
+        "- **Current setting:** `{} = {}` on each of {} instances {} (SLO: p99 ≤ {}, error rate ≤ {}).",
+        rec.size_path,
         rec.current_pool_size,
         rec.instances,
         s.current
@@ -65,7 +66,8 @@ fn summary(out: &mut String, experiment: &Experiment, rec: &Recommendations, s: 
         Some(r) => {
             let _ = writeln!(
                 out,
-                "- **Recommended:** `pool.max_size = {r}`: {}. Floor {} (the smallest size that carries the planned {} in every condition), ceiling {} (the most the database holds).",
+                "- **Recommended:** `{} = {r}`: {}. Floor {} (the smallest size that carries the planned {} in every condition), ceiling {} (the most the database holds).",
+                rec.size_path,
                 s.recommendation_why,
                 opt(s.floor_pool_size),
                 growth(rec.planned_growth),
