@@ -74,6 +74,13 @@ const CASES: &[Case] = &[
     ),
     case(&["run", "weibull-shape-0.01.toml"], 0, "offered"),
     case(&["run", "empirical-1e305.toml"], 0, "offered"),
+    // Found by `cargo fuzz run model_file`: a key path ending at its `[` panicked while
+    // looking for its line.
+    case(
+        &["check", "key-ending-at-bracket.toml"],
+        2,
+        "did you mean `request`?",
+    ),
     // Once misleading.
     case(
         &["run", "rho-1.25-long-acquire-timeout.toml"],

@@ -77,6 +77,19 @@ impl fmt::Display for InputError {
     }
 }
 
+/// `steps[1]` -> ("steps", Some(1)); `pool` -> ("pool", None); `steps[x]` or a path that
+/// ends at its `[` (a misspelt field such as `reques[`, found by cargo fuzz) -> no index.
+/// `[` is one byte, so the slice after it is always in bounds.
+fn split_index(part: &str) -> (&str, Option<usize>) {
+    match part.find('[') {
+        Some(open) => (
+            &part[..open],
+            part[open + 1..].trim_end_matches(']').parse().ok(),
+        ),
+        None => (part, None),
+    }
+}
+
 /// Finds the 1-based line where a dotted field path is written in TOML `source`,
 /// e.g. `pool.min_idle` in a `[pool]` table or as `pool = { min_idle = .. }`.
 /// Array indices (`request.steps[1].time`) match the n-th `[[request.steps]]` header.
@@ -86,13 +99,8 @@ pub fn locate_field(source: &str, field: &str) -> Option<usize> {
     let mut wanted_table = String::new();
     let mut wanted_index = 0usize;
     for (i, table) in tables.iter().enumerate() {
-        let (name, index) = match table.find('[') {
-            Some(open) => (
-                &table[..open],
-                table[open + 1..table.len() - 1].parse().unwrap_or(0),
-            ),
-            None => (*table, 0),
-        };
+        let (name, index) = split_index(table);
+        let index = index.unwrap_or(0);
         if i > 0 {
             wanted_table.push('.');
         }
@@ -149,16 +157,12 @@ fn locate_table_header(source: &str, field: &str) -> Option<usize> {
     let mut names = Vec::new();
     let mut wanted_index = 0usize;
     for part in field.split('.') {
-        match part.find('[') {
-            Some(open) => {
-                names.push(&part[..open]);
-                wanted_index = part[open + 1..].trim_end_matches(']').parse().ok()?;
-            }
-            None => {
-                names.push(part);
-                wanted_index = 0;
-            }
-        }
+        let (name, index) = split_index(part);
+        names.push(name);
+        wanted_index = match part.contains('[') {
+            true => index?,
+            false => 0,
+        };
     }
     let wanted = names.join(".");
     let mut seen = 0usize;
@@ -197,6 +201,14 @@ pub fn locate_nearest(source: &str, field: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_ending_at_its_bracket_is_not_found_and_does_not_panic() {
+        let source = "[request]\nx = 1\n";
+        assert_eq!(locate_field(source, "reques[.x"), None);
+        assert_eq!(locate_nearest(source, "reques[.x"), None);
+        assert_eq!(locate_field(source, "request[.x"), Some(2));
+    }
 
     #[test]
     fn locates_keys_in_tables_and_arrays() {
