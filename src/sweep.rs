@@ -619,10 +619,9 @@ pub fn passes(
 /// The pool size axis value of a point (or the model's setting when not swept).
 /// `pool.max_size` (the kind-neutral alias) or the kind's own size field.
 pub fn pool_axis(experiment: &Experiment) -> Option<usize> {
-    experiment.axis_index(POOL_SIZE_PATH).or_else(|| {
-        let own = format!("pool.{}", experiment.baseline.pool.kind.size_field());
-        experiment.axis_index(&own)
-    })
+    experiment
+        .axis_index(POOL_SIZE_PATH)
+        .or_else(|| experiment.axis_index(&experiment.baseline.pool.kind.size_path()))
 }
 
 pub fn growth_axis(experiment: &Experiment) -> Option<usize> {

@@ -39,17 +39,17 @@ pub fn simulate_with_progress(
     );
     let clock_ns = AtomicU64::new(0);
     let (done, finished) = mpsc::channel::<()>();
-    let (bar_ref, clock_ref) = (&bar, &clock_ns);
+    let (bar, clock_ns) = (&bar, &clock_ns);
     let output = std::thread::scope(|scope| {
         scope.spawn(move || {
             // Wakes at once when the run ends (the sender is dropped), else every POLL.
             while let Err(mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(POLL) {
-                let now_ms = (clock_ref.load(Ordering::Relaxed) / 1_000_000).min(horizon_ms);
-                bar_ref.set_position(now_ms);
-                bar_ref.set_message(simulated(now_ms, horizon_ms));
+                let now_ms = (clock_ns.load(Ordering::Relaxed) / 1_000_000).min(horizon_ms);
+                bar.set_position(now_ms);
+                bar.set_message(simulated(now_ms, horizon_ms));
             }
         });
-        let output = simulate_watched(spec, options, record_series, Some(&clock_ns));
+        let output = simulate_watched(spec, options, record_series, Some(clock_ns));
         drop(done);
         output
     });

@@ -27,7 +27,7 @@ pub fn resolve_pool_alias(table: &toml::Table, path: &str) -> String {
         .and_then(toml::Value::as_str)
         .and_then(|name| PoolKind::ALL.into_iter().find(|k| k.name() == name));
     match kind {
-        Some(kind) => format!("pool.{}", kind.size_field()),
+        Some(kind) => kind.size_path(),
         None => path.to_string(),
     }
 }

@@ -159,10 +159,8 @@ fn locate_table_header(source: &str, field: &str) -> Option<usize> {
     for part in field.split('.') {
         let (name, index) = split_index(part);
         names.push(name);
-        wanted_index = match part.contains('[') {
-            true => index?,
-            false => 0,
-        };
+        // An array element whose index does not parse is nowhere in the file.
+        wanted_index = if part.contains('[') { index? } else { 0 };
     }
     let wanted = names.join(".");
     let mut seen = 0usize;

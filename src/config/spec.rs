@@ -185,6 +185,10 @@ impl PoolKind {
             PoolKind::Pgx => "pgx",
         }
     }
+    /// The dotted path of that field in a model: `pool.max_size`, `pool.pool_size`, ...
+    pub fn size_path(self) -> String {
+        format!("pool.{}", self.size_field())
+    }
     /// The `[pool]` field that sizes this kind's pool (what `pool.max_size` aliases).
     pub fn size_field(self) -> &'static str {
         match self {

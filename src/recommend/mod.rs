@@ -274,7 +274,7 @@ pub fn recommend(
         headroom: experiment.headroom,
         planned_growth: experiment.planned_growth,
         current_pool_size: baseline.pool.size_setting,
-        size_path: format!("pool.{}", baseline.pool.kind.size_field()),
+        size_path: baseline.pool.kind.size_path(),
         instances: baseline.fleet.instances,
         surge_instances: experiment.surge_for(baseline.fleet.instances),
         instance_loss: experiment.instance_loss,

@@ -195,9 +195,9 @@ pub fn plan_services(experiment: &Experiment) -> anyhow::Result<Option<ServicePl
             let mut extra = grown.clone();
             extra.push((
                 format!(
-                    "services.{}.pool.{}",
+                    "services.{}.{}",
                     service.name,
-                    service.pool.kind.size_field()
+                    service.pool.kind.size_path()
                 ),
                 Value::Integer(i64::from(size)),
             ));

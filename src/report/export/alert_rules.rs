@@ -113,13 +113,13 @@ fn size_rules(a: &AlertThresholds, pool: &PoolSpec) -> Vec<Rule> {
         None => "not replayed".into(),
     };
     let context = format!(
-        "Threshold = the simulated state at {} growth (the SLO fails from {} growth at pool.{} = {}). Surge replay: {lead}.",
+        "Threshold = the simulated state at {} growth (the SLO fails from {} growth at {} = {}). Surge replay: {lead}.",
         a.warning_growth.map_or("?".into(), |g| format!("{g:.2}x")),
         a.first_failing_growth.map_or("?".into(), |g| format!("{g:.2}x")),
-        pool.kind.size_field(),
+        pool.kind.size_path(),
         a.pool_size
     );
-    let runbook = format!("Check the request rate against the capacity review; raise pool.{} within the database's max_connections, add instances, or shed load before connection timeouts start.", pool.kind.size_field());
+    let runbook = format!("Check the request rate against the capacity review; raise {} within the database's max_connections, add instances, or shed load before connection timeouts start.", pool.kind.size_path());
     let utilization = a.utilization_above.unwrap_or(1.0);
     let per_pool = a.pending_per_pool_above.unwrap_or(0.0);
     let fleet = a.pending_fleet_total_above.unwrap_or(0.0);
