@@ -53,9 +53,13 @@ pub struct PointResult {
     /// The value of each swept axis, in the experiment's axis order.
     pub values: Vec<f64>,
     /// The pool's size setting: its kind's size field (`PoolKind::size_field`).
+    /// In a `[[services]]` model, these three are the focus service's (`Experiment::focus`).
     pub pool_size: u32,
     pub growth: f64,
     pub instances: u32,
+    /// The other services' (instances + surge) x connections per instance: what the
+    /// database holds for them beside the focus service's pools (0 with one service).
+    pub neighbour_connections: u32,
     pub latency_p99_ms: Estimate,
     pub latency_p50_ms: Estimate,
     pub error_rate: Estimate,
@@ -418,7 +422,22 @@ pub fn aggregate(experiment: &Experiment, runs: &[Run]) -> Vec<PointResult> {
                 experiment.adaptive.map_or(0.0, |a| a.precision),
                 &summaries,
             );
-            let instances = spec.fleet.instances;
+            let planned = spec.service(experiment.focus.index);
+            let instances = planned.fleet.instances;
+            // The pool figures are the planned service's own in a `[[services]]` model.
+            let pool_summaries: Vec<&Summary> = match spec.is_multi_service() {
+                true => summaries
+                    .iter()
+                    .map(|s| &s.services[experiment.focus.index].summary)
+                    .collect(),
+                false => summaries.clone(),
+            };
+            let pool_metric = |f: &dyn Fn(&Summary) -> f64| {
+                estimate(
+                    &pool_summaries.iter().map(|s| f(s)).collect::<Vec<_>>(),
+                    CONFIDENCE,
+                )
+            };
             let latency_p99_ms = metric(&|s| s.latency_ms.p99);
             let error_rate = metric(&|s| s.error_rate);
             let services = service_points(experiment, spec, &summaries);
@@ -444,16 +463,17 @@ pub fn aggregate(experiment: &Experiment, runs: &[Run]) -> Vec<PointResult> {
                     s.diagnostics.db_connect_refusals as f64
                 }),
                 values: point.values.clone(),
-                pool_size: spec.pool.size_setting,
-                growth: spec.traffic.growth,
+                pool_size: planned.pool.size_setting,
+                growth: planned.traffic.growth,
                 instances,
+                neighbour_connections: neighbour_connections(experiment, spec),
                 latency_p99_ms,
                 latency_p50_ms: metric(&|s| s.latency_ms.p50),
                 error_rate,
-                pool_wait_mean_ms: metric(&|s| s.pool_wait_ms.mean),
-                p_wait: metric(&|s| s.p_wait),
-                pool_pending: metric(&|s| pool_pending(spec, instances, s)),
-                pool_utilization: metric(&|s| s.pool_utilization),
+                pool_wait_mean_ms: pool_metric(&|s| s.pool_wait_ms.mean),
+                p_wait: pool_metric(&|s| s.p_wait),
+                pool_pending: pool_metric(&|s| pool_pending(spec, instances, s)),
+                pool_utilization: pool_metric(&|s| s.pool_utilization),
                 db_utilization: metric(&|s| s.db_utilization),
                 throughput_rps: metric(&|s| s.throughput_rps),
                 attempts_per_request: metric(&|s| {
@@ -549,18 +569,32 @@ fn service_points(
 /// The same as `connections_needed` for a single-service model.
 pub fn shared_connections_needed(experiment: &Experiment, spec: &SystemSpec) -> u32 {
     let first = connections_needed(spec, experiment.surge_for(spec.fleet.instances)) as u64;
-    let more: u64 = spec
-        .more_services
-        .iter()
-        .map(|s| {
-            let instances = s.fleet.instances + experiment.surge_for(s.fleet.instances);
-            let per_instance = s
-                .pool
-                .max_connections_within(spec.database.slots_for_fleet());
-            instances as u64 * per_instance as u64
-        })
+    let more: u64 = (1..spec.service_count())
+        .map(|k| service_connections(experiment, spec, k))
         .sum();
     (first + more).min(u32::MAX as u64) as u32
+}
+
+/// Service `k`'s (instances + surge) x connections per instance (k > 0: the first
+/// service's are in `connections_needed`, with the fleet's other clients).
+fn service_connections(experiment: &Experiment, spec: &SystemSpec, k: usize) -> u64 {
+    let service = spec.service(k);
+    let instances = service.fleet.instances + experiment.surge_for(service.fleet.instances);
+    let per_instance = service
+        .pool
+        .max_connections_within(spec.database.slots_for_fleet());
+    instances as u64 * per_instance as u64
+}
+
+/// The connections the database holds for every service but the focus, with every
+/// pool full during a deploy: what the focus service's pools cannot have.
+pub fn neighbour_connections(experiment: &Experiment, spec: &SystemSpec) -> u32 {
+    let focus = experiment.focus.index;
+    let all: u64 = (0..spec.service_count())
+        .filter(|&k| k != focus)
+        .map(|k| service_connections(experiment, spec, k))
+        .sum();
+    all.min(u32::MAX as u64) as u32
 }
 
 /// The mean of `f` over a point's replications.
@@ -618,14 +652,18 @@ pub fn passes(
 
 /// The pool size axis value of a point (or the model's setting when not swept).
 /// `pool.max_size` (the kind-neutral alias) or the kind's own size field.
+/// In a `[[services]]` model, the focus service's (`services.<name>.pool.max_size`).
 pub fn pool_axis(experiment: &Experiment) -> Option<usize> {
+    let focus = &experiment.focus;
+    let kind = experiment.baseline.service(focus.index).pool.kind;
     experiment
-        .axis_index(POOL_SIZE_PATH)
-        .or_else(|| experiment.axis_index(&experiment.baseline.pool.kind.size_path()))
+        .axis_index(&focus.path(POOL_SIZE_PATH))
+        .or_else(|| experiment.axis_index(&focus.path(&kind.size_path())))
 }
 
+/// The traffic growth axis: `traffic.growth`, or the focus service's in a `[[services]]` model.
 pub fn growth_axis(experiment: &Experiment) -> Option<usize> {
-    experiment.axis_index(GROWTH_PATH)
+    experiment.axis_index(&experiment.focus.path(GROWTH_PATH))
 }
 
 /// The SLO verdict of one extra model (a deploy, a lost instance, an uncertain input).

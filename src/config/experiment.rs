@@ -17,7 +17,9 @@ use super::overrides::get_number;
 use super::sweep_values::{expand, is_defaultable_number, number_value, SweepValues};
 use super::uncertainty::{check_uncertainty, UncertainInput};
 
+mod focus;
 mod replications;
+pub use focus::Focus;
 pub use replications::Adaptive;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -163,6 +165,8 @@ pub struct Experiment {
     pub variants: Vec<Variant>,
     pub phases: Vec<Phase>,
     pub axes: Vec<Axis>,
+    /// The service the pool-size recommendations are about (see `Focus`).
+    pub focus: Focus,
     pub points: Vec<Point>,
     pub slo: Slo,
     pub headroom: f64,
@@ -223,8 +227,9 @@ impl Experiment {
         base_overrides.extend(overrides.iter().cloned());
         let baseline = c.baseline(&model, &base_overrides)?;
         let axes = c.axes(&model, &file.sweep)?;
+        let focus = Focus::of(&baseline, &axes);
         let slo = c.slo(&file.slo)?;
-        let planning = c.planning(&file.recommend, &baseline)?;
+        let planning = c.planning(&file.recommend, &baseline, &focus)?;
         let uncertainty = match file.recommend.sensitivity {
             Some(false) => Vec::new(),
             _ => check_uncertainty(&model)?,
@@ -258,6 +263,7 @@ impl Experiment {
             variants,
             phases,
             axes,
+            focus,
             points,
             slo,
             headroom: planning.headroom,
@@ -433,7 +439,9 @@ impl Checker<'_> {
         &self,
         r: &RecommendSection,
         baseline: &SystemSpec,
+        focus: &Focus,
     ) -> Result<Planning, InputError> {
+        let planned = baseline.service(focus.index);
         let headroom = r.headroom.unwrap_or(0.25);
         if !(headroom.is_finite() && (0.0..=10.0).contains(&headroom)) {
             return Err(self.err(
@@ -444,7 +452,7 @@ impl Checker<'_> {
         }
         let planned_growth = r
             .planned_growth
-            .unwrap_or(baseline.traffic.growth * (1.0 + headroom));
+            .unwrap_or(planned.traffic.growth * (1.0 + headroom));
         if !(planned_growth.is_finite() && planned_growth > 0.0) {
             return Err(self.err(
                 "recommend.planned_growth",
@@ -453,12 +461,12 @@ impl Checker<'_> {
             ));
         }
         let instance_loss = r.instance_loss.unwrap_or(1);
-        if instance_loss >= baseline.fleet.instances && instance_loss > 0 {
+        if instance_loss >= planned.fleet.instances && instance_loss > 0 {
             return Err(self.err(
                 "recommend.instance_loss",
                 format!(
                     "losing {instance_loss} of {} instances leaves none to serve",
-                    baseline.fleet.instances
+                    planned.fleet.instances
                 ),
                 "use 0 (no loss) or fewer than fleet.instances; 1 is N+1 capacity",
             ));

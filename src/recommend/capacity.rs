@@ -30,6 +30,9 @@ pub struct SizeCapacity {
     pub instances_lost: u32,
     /// A rolling deploy: surge instances with full pools, one batch draining.
     pub carries_deploy: Option<f64>,
+    /// Whether deploys were simulated: not in a `[[services]]` model, whose deploys are
+    /// counted in the database limit only (see `deploy_simulated`).
+    pub deploy_simulated: bool,
     /// The lowest of the three (None when infeasible): what the size carries.
     pub carries: Option<f64>,
     /// Which condition (or limit) sets `carries`.
@@ -85,13 +88,17 @@ pub fn spec_with(
         None => {}
         Some(Condition::InstanceLost) => {
             let remaining = spec
+                .service(experiment.focus.index)
                 .fleet
                 .instances
                 .saturating_sub(experiment.instance_loss);
             if remaining == 0 {
                 return Err("no instance would be left".into());
             }
-            overrides.push(("fleet.instances".into(), Value::Integer(remaining as i64)));
+            overrides.push((
+                experiment.focus.path("fleet.instances"),
+                Value::Integer(remaining as i64),
+            ));
         }
         Some(Condition::Deploy) => {
             overrides.push(("events".into(), deploy_events(experiment, spec)))
@@ -174,11 +181,13 @@ pub fn carried_growth(
                         level,
                     });
                 }
-                open.push(Search {
-                    size: i,
-                    condition: Condition::Deploy,
-                    level,
-                });
+                if deploy_simulated(experiment) {
+                    open.push(Search {
+                        size: i,
+                        condition: Condition::Deploy,
+                        level,
+                    });
+                }
             }
             Some(level) => {
                 lost[i] = Some(series.points[level].growth);
@@ -243,12 +252,14 @@ fn capacity_of(
                 .to_string(),
         )
     } else {
+        let simulated = deploy_simulated(experiment);
         let lowest = [
             (normal, "all instances serving"),
             (lost, lost_label(experiment)),
             (deploy, "a rolling deploy"),
         ]
         .into_iter()
+        .filter(|(_, condition)| simulated || *condition != "a rolling deploy")
         .min_by(|a, b| a.0.unwrap_or(0.0).total_cmp(&b.0.unwrap_or(0.0)))
         .unwrap_or((normal, "all instances serving"));
         (lowest.0, lowest.1.to_string())
@@ -261,9 +272,17 @@ fn capacity_of(
         carries_instance_lost: lost.filter(|_| feasible && degraded),
         instances_lost: experiment.instance_loss,
         carries_deploy: deploy.filter(|_| feasible && degraded),
+        deploy_simulated: deploy_simulated(experiment),
         carries,
         limited_by,
     }
+}
+
+/// Whether a rolling deploy can be simulated: a `[[services]]` model has no timeline
+/// events yet, so its deploys count only where they are a hard limit, in the surge
+/// connections the database must hold.
+pub fn deploy_simulated(experiment: &Experiment) -> bool {
+    !experiment.baseline.is_multi_service()
 }
 
 /// "one instance lost", "2 instances lost".

@@ -111,6 +111,9 @@ pub struct Recommendations {
     pub max_connections: u32,
     pub reserved_connections: u32,
     pub other_connections: u32,
+    /// In a `[[services]]` model, the other services' (instances + surge) x connections
+    /// per instance at the model's settings: slots the planned service cannot have (0 with one service).
+    pub other_services_connections: u32,
     pub replications: u32,
     pub confidence: f64,
     pub scenarios: Vec<Scenario>,
@@ -197,6 +200,16 @@ pub fn describe_capacity(c: &SizeCapacity) -> String {
         (None, None) if c.limited_by.contains("not evaluated") => {
             format!("carries {} with all instances serving", g(c.carries_normal))
         }
+        _ if !c.deploy_simulated && c.instances_lost == 0 => format!(
+            "carries {} normally, deploys not simulated",
+            g(c.carries_normal)
+        ),
+        _ if !c.deploy_simulated => format!(
+            "carries {} normally, {} with {}, deploys not simulated",
+            g(c.carries_normal),
+            g(c.carries_instance_lost),
+            capacity::instances_lost_phrase(c.instances_lost)
+        ),
         _ if c.instances_lost == 0 => format!(
             "carries {} normally, {} during a deploy",
             g(c.carries_normal),
@@ -273,15 +286,16 @@ pub fn recommend(
         slo_error_rate: experiment.slo.error_rate,
         headroom: experiment.headroom,
         planned_growth: experiment.planned_growth,
-        current_pool_size: baseline.pool.size_setting,
-        size_path: baseline.pool.kind.size_path(),
-        instances: baseline.fleet.instances,
-        surge_instances: experiment.surge_for(baseline.fleet.instances),
+        current_pool_size: experiment.planned_service().pool.size_setting,
+        size_path: experiment.size_path(),
+        instances: experiment.planned_service().fleet.instances,
+        surge_instances: experiment.surge_for(experiment.planned_service().fleet.instances),
         instance_loss: experiment.instance_loss,
         objective: experiment.objective,
         max_connections: baseline.database.max_connections,
         reserved_connections: baseline.database.reserved_connections,
         other_connections: baseline.database.other_connections,
+        other_services_connections: crate::sweep::neighbour_connections(experiment, baseline),
         replications: experiment.replications,
         confidence: crate::sweep::CONFIDENCE,
         scenarios,
@@ -316,13 +330,13 @@ fn at_growth<'a>(points: &[&'a PointResult], growth: f64) -> Vec<&'a PointResult
 /// Largest per-instance pool the database holds with the whole fleet (plus surge) connected.
 fn database_limit(experiment: &Experiment, point: &PointResult) -> u32 {
     let db = &experiment.baseline.database;
-    let slots = point
-        .max_connections
-        .saturating_sub(db.reserved_connections + db.other_connections);
+    let slots = point.max_connections.saturating_sub(
+        db.reserved_connections + db.other_connections + point.neighbour_connections,
+    );
     // Connections past the size setting (SQLAlchemy's max_overflow) count against the
     // database too, so the largest size setting it holds is that much lower.
     (slots / (point.instances + experiment.surge_for(point.instances)).max(1))
-        .saturating_sub(experiment.baseline.pool.overflow())
+        .saturating_sub(experiment.planned_service().pool.overflow())
 }
 
 /// The first size past the best p99 whose p99 is significantly worse (interval entirely above the best's).
@@ -400,8 +414,9 @@ fn plan(experiment: &Experiment, levels: &mut [GrowthLevel], sizes: &[SizeCapaci
         let target = own.iter().find(|(g, _)| *g >= planned - GROWTH_EPSILON);
         let why_not = match target {
             None => Some(format!(
-                "growth {planned:.2}x (this level plus {:.0}% headroom) is beyond the swept range; extend traffic.growth to at least {planned:.2}",
-                experiment.headroom * 100.0
+                "growth {planned:.2}x (this level plus {:.0}% headroom) is beyond the swept range; extend {} to at least {planned:.2}",
+                experiment.headroom * 100.0,
+                experiment.focus.path(crate::config::experiment::GROWTH_PATH)
             )),
             Some((g, reason)) => {
                 level.recommended_pool_size = floor_for(sizes, *g);
@@ -447,16 +462,23 @@ fn explain_no_safe_value(
     let db = &experiment.baseline.database;
     let instances = level
         .first()
-        .map_or(experiment.baseline.fleet.instances, |p| p.instances);
+        .map_or(experiment.planned_service().fleet.instances, |p| {
+            p.instances
+        });
     let surge = experiment.surge_for(instances);
     let fleet = instances + surge;
+    let neighbours = level.first().map_or(0, |p| p.neighbour_connections);
+    let other_services = match neighbours {
+        0 => String::new(),
+        n => format!(" + {n} for the other services"),
+    };
     match min_meeting {
         Some(m) if m > db_limit => format!(
-            "database limit: the SLO needs {m} connections per instance, but ({instances} instances + {} surge) x {m} + {} other + {} reserved = {} > max_connections {}; raise max_connections, put PgBouncer in front, or shorten how long a request holds its connection (e.g. hash passwords outside the transaction: connection_scope = \"step\")",
+            "database limit: the SLO needs {m} connections per instance, but ({instances} instances + {} surge) x {m}{other_services} + {} other + {} reserved = {} > max_connections {}; raise max_connections, put PgBouncer in front, or shorten how long a request holds its connection (e.g. hash passwords outside the transaction: connection_scope = \"step\")",
             surge,
             db.other_connections,
             db.reserved_connections,
-            fleet * m + db.other_connections + db.reserved_connections,
+            fleet * m + neighbours + db.other_connections + db.reserved_connections,
             db.max_connections
         ),
         Some(m) => format!(
@@ -481,8 +503,9 @@ fn explain_no_safe_value(
                     p.pool_size
                 ),
                 Some(p) => format!(
-                    "no swept size meets the SLO (largest swept: {}); extend pool.max_size upward (the database holds up to {db_limit}) or add instances",
-                    p.pool_size
+                    "no swept size meets the SLO (largest swept: {}); extend {} upward (the database holds up to {db_limit}) or add instances",
+                    p.pool_size,
+                    experiment.size_path()
                 ),
                 None => "no points at this growth".into(),
             }
@@ -540,13 +563,18 @@ fn scenario(
         .first()
         .map(|p| database_limit(experiment, p))
         .unwrap_or(0);
-    let current_size = experiment.baseline.pool.size_setting;
+    let current_size = experiment.planned_service().pool.size_setting;
     let current = sizes.iter().find(|c| c.pool_size == current_size).cloned();
     let (passes_planned, reason) = current_verdict(experiment, current.as_ref(), planned);
     let why = why_recommended(experiment, &sizes, current.as_ref(), recommended, floor);
     let runway = runway_of(experiment, &sizes, current.as_ref(), recommended, &growths);
     let measured = recommended.or(current.as_ref().map(|c| c.pool_size));
-    let replay = if degraded { Replay::Run } else { Replay::Skip };
+    // The sampled series mix every service's pools, so a `[[services]]` model has no
+    // surge replay of one service's alerts (its thresholds are the service's own).
+    let replay = match degraded && !experiment.baseline.is_multi_service() {
+        true => Replay::Run,
+        false => Replay::Skip,
+    };
     let alerts_at =
         |size: u32| alert_thresholds(experiment, points, &growths, &sizes, size, replay);
     let other_size = recommended.filter(|&size| size != current_size);
@@ -598,13 +626,17 @@ fn current_verdict(
     current: Option<&SizeCapacity>,
     planned_level: Option<f64>,
 ) -> (Option<bool>, Option<String>) {
-    let size = experiment.baseline.pool.size_setting;
+    let size = experiment.planned_service().pool.size_setting;
+    let size_path = experiment.size_path();
+    let growth_path = experiment
+        .focus
+        .path(crate::config::experiment::GROWTH_PATH);
     let planned = experiment.planned_growth;
     let Some(c) = current else {
-        return (None, Some(format!("the current pool.max_size = {size} is not among the swept sizes; add it to the sweep")));
+        return (None, Some(format!("the current {size_path} = {size} is not among the swept sizes; add it to the sweep")));
     };
     let Some(level) = planned_level else {
-        return (None, Some(format!("the planned growth {planned:.2}x is beyond the swept growth; extend traffic.growth to at least {planned:.2}")));
+        return (None, Some(format!("the planned growth {planned:.2}x is beyond the swept growth; extend {growth_path} to at least {planned:.2}")));
     };
     let passes = c.carries.is_some_and(|g| g >= level - GROWTH_EPSILON);
     let reason = (!passes).then(|| match c.carries {
@@ -636,7 +668,7 @@ fn why_recommended(
             .and_then(|c| c.carries)
     };
     let g = |v: Option<f64>| v.map_or("none".to_string(), |g| format!("{g:.2}x"));
-    let today = experiment.baseline.pool.size_setting;
+    let today = experiment.planned_service().pool.size_setting;
     match (experiment.objective, current) {
         (Objective::MinConnections, _) => format!("{r} is the smallest feasible size that carries the planned {:.2}x in every condition (objective = \"min_connections\")", experiment.planned_growth),
         (_, Some(c)) if c.pool_size == r => format!("today's {today} already carries the most growth of any feasible size ({})", g(c.carries)),
@@ -661,14 +693,14 @@ fn runway_of(
     growths: &[f64],
 ) -> Option<Runway> {
     let monthly = experiment.monthly_growth?;
-    let today = experiment.baseline.traffic.growth;
+    let today = experiment.planned_service().traffic.growth;
     let top = growths.last().copied().unwrap_or(today);
     let from = experiment.runway_from;
     let item = |c: &SizeCapacity| runway::item(c.pool_size, c.carries, today, monthly, from, top);
     let best = most_growth(sizes);
     let binding = match best {
         None => "no feasible pool size meets the SLO today: add database cores, cut the work per request, or add a proxy".to_string(),
-        Some(b) if b.carries.is_some_and(|g| g >= top - GROWTH_EPSILON) => format!("pool size {} still meets the SLO at the top of the swept growth ({top:.2}x): extend traffic.growth to see what binds next", b.pool_size),
+        Some(b) if b.carries.is_some_and(|g| g >= top - GROWTH_EPSILON) => format!("pool size {} still meets the SLO at the top of the swept growth ({top:.2}x): extend {} to see what binds next", b.pool_size, experiment.focus.path(crate::config::experiment::GROWTH_PATH)),
         Some(b) => binding_constraint(experiment, b, sizes),
     };
     Some(Runway {

@@ -158,7 +158,7 @@ pub fn plan_services(experiment: &Experiment) -> anyhow::Result<Option<ServicePl
         overrides.extend_from_slice(extra);
         Ok(experiment.model.build(&overrides)?)
     };
-    let planned_factor = experiment.planned_growth / baseline.traffic.growth;
+    let planned_factor = experiment.planned_growth / experiment.planned_service().traffic.growth;
     let grown: Vec<(String, Value)> = baseline
         .services()
         .map(|s| {

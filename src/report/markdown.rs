@@ -6,14 +6,14 @@
 
 use std::fmt::Write;
 
-use crate::config::duration::format_duration;
 use crate::config::experiment::Experiment;
-use crate::config::model::{PoolKind, SystemSpec};
+use crate::config::model::SystemSpec;
 use crate::config::timeline::EventAction;
 use crate::recommend::{describe_capacity, AlertThresholds, Recommendations, Scenario};
 use crate::sweep::PointResult;
 
 use super::charts::UNSTABLE_MARK;
+use super::method::{method, unstable_note};
 use super::pool_metrics::{pool_metrics, PoolMetrics};
 
 fn growth(g: f64) -> String {
@@ -48,7 +48,6 @@ fn opt<T: std::fmt::Display>(value: Option<T>) -> String {
 
 fn summary(out: &mut String, experiment: &Experiment, rec: &Recommendations, s: &Scenario) {
     let db = &experiment.baseline.database;
-    let today = experiment.baseline.traffic.growth;
     let _ = writeln!(out, "## Summary\n");
     let _ = writeln!(
         out,
@@ -93,7 +92,6 @@ fn summary(out: &mut String, experiment: &Experiment, rec: &Recommendations, s: 
             runway.binding
         );
     }
-    let _ = today;
     let planned = match s.current_passes_planned_growth {
         Some(true) => format!(
             "the current setting **passes** at the planned growth {}.",
@@ -110,14 +108,20 @@ fn summary(out: &mut String, experiment: &Experiment, rec: &Recommendations, s: 
         ),
     };
     let _ = writeln!(out, "- **Deploy gate (`--check`):** {planned}");
-    let slots = db.max_connections - db.reserved_connections - db.other_connections;
+    let neighbours = rec.other_services_connections;
+    let slots = (db.max_connections - db.reserved_connections - db.other_connections)
+        .saturating_sub(neighbours);
     let fleet = rec.instances + rec.surge_instances;
     let _ = writeln!(
         out,
-        "- **Database:** max_connections {} − {} reserved − {} other = {slots} slots for {fleet} instances{}, so at most **{}** connections per instance with every pool full.",
+        "- **Database:** max_connections {} − {} reserved − {} other{} = {slots} slots for {fleet} instances{}, so at most **{}** connections per instance with every pool full.",
         db.max_connections,
         db.reserved_connections,
         db.other_connections,
+        match neighbours {
+            0 => String::new(),
+            n => format!(" − {n} for the other services' pools (with their surge)"),
+        },
         if rec.surge_instances > 0 { format!(" (including {} surge)", rec.surge_instances) } else { String::new() },
         slots / fleet.max(1)
     );
@@ -132,14 +136,18 @@ fn summary(out: &mut String, experiment: &Experiment, rec: &Recommendations, s: 
             db.cores, db.serial, db.crosstalk, peak
         );
     }
-    alert_summary(out, s, pool_metrics(experiment.baseline.pool.kind));
+    alert_summary(out, s, pool_metrics(experiment.planned_service().pool.kind));
     let _ = writeln!(out);
 }
 
 /// What each pool size carries per condition, and what limits it.
 fn sizes_table(out: &mut String, rec: &Recommendations, s: &Scenario) {
     let _ = writeln!(out, "## What each pool size carries\n");
-    let _ = writeln!(out, "The growth a size carries is the lowest of three conditions: all {} instances serving; {} instance(s) lost, their traffic spread over the rest; and a rolling deploy ({} surge instance(s) with full pools, one batch draining). Sizes the database cannot hold during a deploy are infeasible, whatever the simulation measured.\n", rec.instances, rec.instance_loss, rec.surge_instances);
+    let deploy = match s.sizes.iter().all(|c| c.deploy_simulated) {
+        true => format!("and a rolling deploy ({} surge instance(s) with full pools, one batch draining)", rec.surge_instances),
+        false => format!("a rolling deploy is not simulated in a `[[services]]` model, but its {} surge instance(s) with full pools count in the connections needed", rec.surge_instances),
+    };
+    let _ = writeln!(out, "The growth a size carries is the lowest of these conditions: all {} instances serving; {} instance(s) lost, their traffic spread over the rest; {deploy}. Sizes the database cannot hold during a deploy are infeasible, whatever the simulation measured.\n", rec.instances, rec.instance_loss);
     let _ = writeln!(out, "| pool size | connections needed | all instances | instance lost | deploy | carries | limited by |");
     let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---|");
     let g = |v: Option<f64>| v.map_or("–".to_string(), growth);
@@ -518,71 +526,6 @@ fn capacity_sections(
     out.push_str(&text);
 }
 
-/// Below the p99 table: which points were unstable and what that means for their numbers.
-fn unstable_note(out: &mut String, experiment: &Experiment, points: &[&PointResult]) {
-    let unstable: Vec<&&PointResult> = points.iter().filter(|p| p.unstable_runs > 0).collect();
-    if unstable.is_empty() {
-        return;
-    }
-    let listed: Vec<String> = unstable
-        .iter()
-        .map(|p| {
-            format!(
-                "size {} at {} ({} of {} replications)",
-                p.pool_size,
-                growth(p.growth),
-                p.unstable_runs,
-                experiment.replications
-            )
-        })
-        .collect();
-    let _ = writeln!(
-        out,
-        "{UNSTABLE_MARK} **Unstable:** {}. Offered load exceeded what the pools or the database serve and the backlog kept growing to the horizon, so these percentiles describe a queue that was still growing, not a steady state: a longer horizon would give larger numbers. runs.csv marks each such replication (`unstable`), points.csv counts them (`unstable_runs`).\n",
-        listed.join(", ")
-    );
-}
-
-fn method(out: &mut String, experiment: &Experiment, points: &[PointResult]) {
-    let b = &experiment.baseline;
-    let _ = writeln!(out, "## Method\n");
-    let pool = match (b.pool.kind, b.pool.acquire_timeout) {
-        (PoolKind::HikariCp, Some(timeout)) => format!(
-            "pool.max_size {} (min_idle {}, acquire_timeout {})",
-            b.pool.size_setting,
-            b.pool.min_idle,
-            format_duration(timeout)
-        ),
-        _ => format!("pool {}", b.pool.summary()),
-    };
-    let _ = writeln!(
-        out,
-        "- Model `{}`: {} instances, {pool}, database {} cores, max_connections {}.",
-        experiment.model.path.display(),
-        b.fleet.instances,
-        b.database.cores,
-        b.database.max_connections
-    );
-    let replications = match experiment.adaptive {
-        Some(rule) => format!(
-            "{} to {} adaptive replications",
-            rule.min, experiment.replications
-        ),
-        None => format!("{} replications", experiment.replications),
-    };
-    let _ = writeln!(
-        out,
-        "- {} points x {replications}; horizon {} with the first {} excluded; seed {}. Confidence intervals are Student-t 95% over replications.",
-        points.len(),
-        format_duration(b.simulation.horizon),
-        format_duration(b.simulation.warmup),
-        b.simulation.seed
-    );
-    adaptive_replications(out, experiment, points);
-    let _ = writeln!(out, "- Every point uses the same random streams per replication (common random numbers), so differences between pool sizes are not noise in the arrivals.");
-    let _ = writeln!(out, "- Reproduce with `poolsim sweep {}`. Raw data: [points.csv](points.csv), [runs.csv](runs.csv), [recommendations.json](recommendations.json).", experiment.path.display());
-}
-
 /// With autoscaling: whether the largest fleet's pools still fit in max_connections, and a
 /// warning with the cap when they do not.
 fn autoscale_note(out: &mut String, spec: &SystemSpec, p: &PointResult) {
@@ -736,49 +679,4 @@ fn phase_cell(phase: Option<&crate::stats::series::PhaseStats>, slo_ms: f64) -> 
         "p99 –".into()
     };
     format!("{}{kind} · {p99}", percent(phase.failed_fraction))
-}
-
-/// With adaptive replications: the rule, how many replications the points got, and
-/// which points reached the maximum with their decision still open.
-fn adaptive_replications(out: &mut String, experiment: &Experiment, points: &[PointResult]) {
-    let Some(rule) = experiment.adaptive else {
-        return;
-    };
-    let mut counts: Vec<u32> = points.iter().map(|p| p.replications).collect();
-    counts.sort_unstable();
-    let (Some(least), Some(most)) = (counts.first(), counts.last()) else {
-        return;
-    };
-    let median = counts[counts.len() / 2];
-    let _ = writeln!(
-        out,
-        "- Adaptive replications: every point got {}, then {} more at a time while its SLO decision was open (the 95% intervals of p99 and error rate neither wholly on one side of the SLO nor within ±{}% of the mean), up to {}. Points got {least} to {most} replications (median {median}); the reached precision of each is in [points.csv](points.csv).",
-        rule.min,
-        rule.min,
-        rule.precision * 100.0,
-        experiment.replications
-    );
-    let open: Vec<String> = points
-        .iter()
-        .filter(|p| !p.precision.decided)
-        .map(|p| {
-            format!(
-                "pool {} at {}x (p99 ±{:.0}%, error rate ±{:.0}%)",
-                p.pool_size,
-                p.growth,
-                p.precision.latency_p99 * 100.0,
-                p.precision.error_rate * 100.0
-            )
-        })
-        .collect();
-    let _ = match open.is_empty() {
-        true => writeln!(out, "- Every point's decision was settled."),
-        false => writeln!(
-            out,
-            "- {} point(s) reached {} replications still undecided (judged on the upper bound, as always): {}.",
-            open.len(),
-            experiment.replications,
-            open.join("; ")
-        ),
-    };
 }

@@ -9,6 +9,7 @@ pub mod csv;
 pub mod export;
 pub mod line_chart;
 pub mod markdown;
+mod method;
 pub mod output;
 pub mod plotting;
 pub mod pool_metrics;

@@ -1,0 +1,153 @@
+//! The recommendations of a `[[services]]` experiment are about the service whose pool
+//! size is swept (the planned service): the headline, `--check`, recommendations.json,
+//! points.csv and report.md all name `services.<name>.pool.max_size`, read that service's
+//! setting, leave room in the database for the other services' pools, and say that
+//! deploys are not simulated there.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+
+/// Two services on one database: `a` (2 instances of 10) and `b` (2 instances of 3).
+fn model() -> String {
+    let service = |name: &str, pool: u32| {
+        format!(
+            r#"
+[[services]]
+name = "{name}"
+[services.traffic]
+rate = 150
+[services.request]
+[[services.request.steps]]
+name = "read"
+kind = "db"
+time = {{ dist = "exponential", mean = "4ms" }}
+[[services.request.steps]]
+name = "render"
+kind = "app"
+time = {{ dist = "gamma", mean = "5ms", cv = 0.5 }}
+[services.client]
+timeout = "2s"
+[services.fleet]
+instances = 2
+[services.pool]
+max_size = {pool}
+acquire_timeout = "500ms"
+"#
+        )
+    };
+    format!(
+        "name = \"two\"\n{}{}\n[database]\nmax_connections = 43\nreserved_connections = 3\ncores = 4\n[simulation]\nhorizon = \"40s\"\nwarmup = \"10s\"\nseed = 7\n",
+        service("a", 10),
+        service("b", 3)
+    )
+}
+
+const EXPERIMENT: &str = r#"
+model = "m.toml"
+replications = 2
+[sweep]
+"services.b.pool.max_size" = [1, 3, 4]
+"services.b.traffic.growth" = [1.0, 1.5]
+[slo]
+latency_p99 = "200ms"
+error_rate = 0.01
+[recommend]
+surge = 1
+instance_loss = 1
+"#;
+
+fn sweep(dir: &Path, extra: &[&str]) -> (i32, String) {
+    let out = Command::cargo_bin("poolsim")
+        .unwrap()
+        .args(["sweep", "--quiet", "--out"])
+        .arg(dir.join("out"))
+        .args(extra)
+        .arg(dir.join("e.toml"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.is_empty() || out.status.code() == Some(1),
+        "{stderr}"
+    );
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn the_swept_service_is_the_one_planned_and_its_neighbours_keep_their_slots() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("m.toml"), model()).unwrap();
+    std::fs::write(dir.path().join("e.toml"), EXPERIMENT).unwrap();
+    let (code, stdout) = sweep(dir.path(), &["--check"]);
+
+    // a's pools with their deploy surge hold (2 + 1) x 10 = 30 of the 40 slots, so b's
+    // instances (2 + 1 surge) get at most (43 - 3 - 30) / 3 = 3 each.
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/recommendations.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(json["current_pool_size"], 3);
+    assert_eq!(json["instances"], 2);
+    assert_eq!(json["other_services_connections"], 30);
+    let main = &json["scenarios"][0];
+    assert_eq!(main["ceiling_pool_size"], 3, "{main}");
+    assert!(main["fixed"].as_array().unwrap().is_empty(), "{main}");
+    let sizes = main["sizes"].as_array().unwrap();
+    assert_eq!(sizes.len(), 3);
+    for size in sizes {
+        assert_eq!(size["deploy_simulated"], false);
+        assert!(size["carries_deploy"].is_null());
+        let feasible = size["feasible"].as_bool().unwrap();
+        assert_eq!(feasible, size["pool_size"].as_u64().unwrap() <= 3, "{size}");
+        if feasible {
+            // What a size carries: the lower of all instances and one instance lost.
+            let lower = [&size["carries_normal"], &size["carries_instance_lost"]]
+                .iter()
+                .map(|g| g.as_f64().unwrap_or(0.0))
+                .fold(f64::INFINITY, f64::min);
+            assert_eq!(size["carries"].as_f64().unwrap_or(0.0), lower, "{size}");
+        }
+    }
+
+    // The headline names the planned service's own setting, and agrees with the JSON.
+    assert!(
+        stdout.contains("current services.b.pool.max_size = 3 carries"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("deploys not simulated"), "{stdout}");
+    assert!(
+        stdout.contains("ceiling 3 = the database limit"),
+        "{stdout}"
+    );
+    let passes = main["current_passes_planned_growth"].as_bool();
+    assert_eq!(code == 0, passes == Some(true), "{stdout}");
+
+    // points.csv: the unprefixed pool_size and growth are b's.
+    let points = std::fs::read_to_string(dir.path().join("out/points.csv")).unwrap();
+    let mut lines = points.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    for line in lines {
+        let row: Vec<&str> = line.split(',').collect();
+        assert_eq!(
+            row[column("pool_size")],
+            row[column("services.b.pool_size")]
+        );
+        assert_eq!(row[column("growth")], row[column("services.b.growth")]);
+        assert_eq!(row[column("services.a.pool_size")], "10");
+    }
+
+    let report = std::fs::read_to_string(dir.path().join("out/report.md")).unwrap();
+    assert!(
+        report.contains("`services.b.pool.max_size = 3` on each of 2 instances"),
+        "{report}"
+    );
+    assert!(
+        report.contains("− 30 for the other services' pools (with their surge) = 10 slots"),
+        "{report}"
+    );
+}
