@@ -14,7 +14,7 @@ use anyhow::Context;
 use indicatif::ProgressBar;
 use rayon::prelude::*;
 
-use crate::config::experiment::{Experiment, Slo, GROWTH_PATH, POOL_SIZE_PATH};
+use crate::config::experiment::{Experiment, GROWTH_PATH, POOL_SIZE_PATH};
 use crate::config::model::SystemSpec;
 use crate::model::{simulate_detailed, RunOptions};
 use crate::stats::confidence::{estimate, Estimate};
@@ -24,11 +24,13 @@ use crate::stats::series::{
 use crate::stats::summary::{ServiceSummary, Summary};
 use proxy_point::aggregate_proxy;
 pub use proxy_point::ProxyPoint;
+pub use verdict::{decision, is_decided, meets_slo, passes, replications_pass, Precision};
 
 pub mod journal;
 pub mod proxy_point;
 pub mod run_lines;
 pub mod shard;
+pub mod verdict;
 
 /// Confidence level of the intervals in points.csv and of the SLO checks.
 pub const CONFIDENCE: f64 = 0.95;
@@ -270,7 +272,7 @@ pub fn replicate(
                 runs.extend(fresh);
                 if let Some(rule) = experiment.adaptive {
                     let summaries: Vec<&Summary> = runs.iter().map(|r| &r.summary).collect();
-                    if is_decided(&experiment.slo, rule.precision, &summaries).decided {
+                    if decision(experiment, rule.precision, &summaries).decided {
                         break;
                     }
                 }
@@ -280,48 +282,6 @@ pub fn replicate(
         })
         .collect::<anyhow::Result<Vec<Vec<Run>>>>()?;
     Ok(per_model.into_iter().flatten().collect())
-}
-
-/// Where a model's SLO decision stands after its replications so far.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Precision {
-    /// Half-width of the 95% interval of p99 over its mean (NaN without data).
-    pub latency_p99: f64,
-    /// Half-width of the 95% interval of the error rate over its mean (0 when all are 0).
-    pub error_rate: f64,
-    /// No further replication can change the verdict, or both intervals are within
-    /// the precision asked for.
-    pub decided: bool,
-}
-
-/// The adaptive rule: a model is decided when the 95% interval of p99 or of the error
-/// rate lies wholly above the SLO (it fails whatever follows), when a replication had
-/// no successful request (it fails too), or when each of the two intervals lies wholly
-/// within the SLO or has a relative half-width of at most `precision`.
-pub fn is_decided(slo: &Slo, precision: f64, summaries: &[&Summary]) -> Precision {
-    let metric = |f: &dyn Fn(&Summary) -> f64| {
-        estimate(
-            &summaries.iter().map(|s| f(s)).collect::<Vec<_>>(),
-            CONFIDENCE,
-        )
-    };
-    let p99 = metric(&|s| s.latency_ms.p99);
-    let errors = metric(&|s| s.error_rate);
-    let relative = |e: &Estimate| match e.half_width {
-        0.0 => 0.0,
-        h => h / e.mean.abs(),
-    };
-    let above = |e: &Estimate, limit: f64| e.lo > limit;
-    let settled = |e: &Estimate, limit: f64| e.hi <= limit || relative(e) <= precision;
-    let decided = p99.samples < summaries.len()
-        || above(&p99, slo.latency_p99_ms)
-        || above(&errors, slo.error_rate)
-        || (settled(&p99, slo.latency_p99_ms) && settled(&errors, slo.error_rate));
-    Precision {
-        latency_p99: relative(&p99),
-        error_rate: relative(&errors),
-        decided,
-    }
 }
 
 /// Runs `work` on `threads` worker threads: on the pool the caller already runs on
@@ -417,8 +377,8 @@ pub fn aggregate(experiment: &Experiment, runs: &[Run]) -> Vec<PointResult> {
                 )
             };
             let spec = &point.spec;
-            let precision = is_decided(
-                &experiment.slo,
+            let precision = decision(
+                experiment,
                 experiment.adaptive.map_or(0.0, |a| a.precision),
                 &summaries,
             );
@@ -441,9 +401,11 @@ pub fn aggregate(experiment: &Experiment, runs: &[Run]) -> Vec<PointResult> {
             let latency_p99_ms = metric(&|s| s.latency_ms.p99);
             let error_rate = metric(&|s| s.error_rate);
             let services = service_points(experiment, spec, &summaries);
-            let simulated_slo_pass =
-                passes(&experiment.slo, &latency_p99_ms, &error_rate, replications)
-                    && services.iter().all(|s| s.simulated_slo_pass);
+            // A `[[services]]` model passes when every service meets its own SLO.
+            let simulated_slo_pass = match services.is_empty() {
+                true => passes(&experiment.slo, &latency_p99_ms, &error_rate, replications),
+                false => services.iter().all(|s| s.simulated_slo_pass),
+            };
             let db = &spec.database;
             let surge_instances = experiment.surge_for(instances);
             let fleet_connections = shared_connections_needed(experiment, spec);
@@ -539,7 +501,7 @@ fn service_points(
                 instances: service.fleet.instances,
                 growth: service.traffic.growth,
                 simulated_slo_pass: passes(
-                    &experiment.slo,
+                    &experiment.service_slos[k],
                     &latency_p99_ms,
                     &error_rate,
                     own.len(),
@@ -637,19 +599,6 @@ pub fn fits_the_database(spec: &SystemSpec, fleet_connections: u32) -> bool {
     unbounded_pool || fleet_connections <= spec.database.max_connections
 }
 
-/// The SLO holds when the upper 95% bounds of p99 and error rate are within it,
-/// and every replication had successful requests to measure.
-pub fn passes(
-    slo: &Slo,
-    latency_p99_ms: &Estimate,
-    error_rate: &Estimate,
-    replications: usize,
-) -> bool {
-    latency_p99_ms.samples == replications
-        && latency_p99_ms.hi <= slo.latency_p99_ms
-        && error_rate.hi <= slo.error_rate
-}
-
 /// The pool size axis value of a point (or the model's setting when not swept).
 /// `pool.max_size` (the kind-neutral alias) or the kind's own size field.
 /// In a `[[services]]` model, the focus service's (`services.<name>.pool.max_size`).
@@ -713,7 +662,8 @@ pub fn evaluate_specs(
                     .collect::<Vec<_>>(),
                 CONFIDENCE,
             );
-            let slo_pass = passes(&experiment.slo, &latency_p99_ms, &error_rate, runs.len());
+            let summaries: Vec<&Summary> = runs.iter().map(|r| &r.summary).collect();
+            let slo_pass = meets_slo(experiment, &summaries);
             Verdict {
                 latency_p99_ms,
                 error_rate,
@@ -726,6 +676,7 @@ pub fn evaluate_specs(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::experiment::Slo;
 
     fn runs(p99_ms: &[f64], error_rate: &[f64]) -> Vec<Summary> {
         p99_ms

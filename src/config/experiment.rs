@@ -19,8 +19,11 @@ use super::uncertainty::{check_uncertainty, UncertainInput};
 
 mod focus;
 mod replications;
+mod slo;
 pub use focus::Focus;
 pub use replications::Adaptive;
+pub use slo::Slo;
+use slo::SloSection;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,14 +62,6 @@ struct PhaseSection {
     to: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SloSection {
-    latency_p99: String,
-    /// A fraction (0.001) or a percentage string ("0.1%").
-    error_rate: Value,
-}
-
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RecommendSection {
@@ -94,15 +89,6 @@ struct RecommendSection {
 struct OutputSection {
     dir: Option<String>,
     charts: Option<Vec<String>>,
-}
-
-/// The service-level objective every point is judged against.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Slo {
-    /// p99 latency of successful requests, in ms.
-    pub latency_p99_ms: f64,
-    /// Failed requests / offered requests.
-    pub error_rate: f64,
 }
 
 /// One swept path and its values, in the order they are run.
@@ -168,7 +154,11 @@ pub struct Experiment {
     /// The service the pool-size recommendations are about (see `Focus`).
     pub focus: Focus,
     pub points: Vec<Point>,
+    /// The SLO: every service's in a single-service model, the default in a
+    /// `[[services]]` model (each service's own is in `service_slos`).
     pub slo: Slo,
+    /// Each service's SLO, in model order (`[slo.services.<name>]` over `[slo]`).
+    pub service_slos: Vec<Slo>,
     pub headroom: f64,
     /// Deploy surge instances; None: 25% of the fleet, rounded up (see `surge_for`).
     pub surge: Option<u32>,
@@ -229,6 +219,7 @@ impl Experiment {
         let axes = c.axes(&model, &file.sweep)?;
         let focus = Focus::of(&baseline, &axes);
         let slo = c.slo(&file.slo)?;
+        let service_slos = c.service_slos(&file.slo, &slo, &baseline)?;
         let planning = c.planning(&file.recommend, &baseline, &focus)?;
         let uncertainty = match file.recommend.sensitivity {
             Some(false) => Vec::new(),
@@ -266,6 +257,7 @@ impl Experiment {
             focus,
             points,
             slo,
+            service_slos,
             headroom: planning.headroom,
             surge: planning.surge,
             instance_loss: planning.instance_loss,
@@ -383,35 +375,6 @@ impl Checker<'_> {
             });
         }
         Ok(axes)
-    }
-
-    fn slo(&self, slo: &SloSection) -> Result<Slo, InputError> {
-        let p99 = parse_duration(&slo.latency_p99).map_err(|why| {
-            self.err(
-                "slo.latency_p99",
-                why,
-                "write a quoted duration, e.g. \"300ms\"",
-            )
-        })?;
-        if p99.is_zero() {
-            return Err(self.err(
-                "slo.latency_p99",
-                "a p99 SLO of 0s can never be met".into(),
-                "write e.g. \"300ms\"",
-            ));
-        }
-        let error_rate = self.fraction("slo.error_rate", &slo.error_rate)?;
-        if !(0.0..1.0).contains(&error_rate) {
-            return Err(self.err(
-                "slo.error_rate",
-                format!("error_rate is a fraction in [0, 1), not {error_rate}"),
-                "write error_rate = 0.001 or error_rate = \"0.1%\" (0.1% of requests may fail)",
-            ));
-        }
-        Ok(Slo {
-            latency_p99_ms: p99.as_millis_f64(),
-            error_rate,
-        })
     }
 
     /// A fraction written as a number (0.05) or a percentage string ("5%").

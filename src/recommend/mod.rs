@@ -282,8 +282,8 @@ pub fn recommend(
     Ok(Recommendations {
         model: baseline.name.clone(),
         experiment: experiment.name.clone(),
-        slo_latency_p99_ms: experiment.slo.latency_p99_ms,
-        slo_error_rate: experiment.slo.error_rate,
+        slo_latency_p99_ms: experiment.service_slos[experiment.focus.index].latency_p99_ms,
+        slo_error_rate: experiment.service_slos[experiment.focus.index].error_rate,
         headroom: experiment.headroom,
         planned_growth: experiment.planned_growth,
         current_pool_size: experiment.planned_service().pool.size_setting,

@@ -17,9 +17,8 @@ use toml::Value;
 use crate::config::experiment::Experiment;
 use crate::config::model::SystemSpec;
 use crate::model::{simulate, RunOptions};
-use crate::stats::confidence::estimate;
 use crate::stats::summary::Summary;
-use crate::sweep::{passes, CONFIDENCE};
+use crate::sweep::replications_pass;
 
 /// Builds the experiment's model with some more overrides.
 type BuildWith<'a> = dyn Fn(&[(String, Value)]) -> anyhow::Result<SystemSpec> + 'a;
@@ -43,6 +42,9 @@ pub struct ServiceShare {
     pub ceiling: u32,
     /// instances x pool_size (the model's size when none meets the SLO).
     pub connections: u32,
+    /// The service's own SLO (`[slo.services.<name>]` over `[slo]`).
+    pub slo_latency_p99_ms: f64,
+    pub slo_error_rate: f64,
 }
 
 /// How much one service's traffic alone can grow before the SLO fails somewhere.
@@ -126,15 +128,7 @@ fn judge(experiment: &Experiment, spec: &SystemSpec) -> (Vec<bool>, f64, f64) {
     let verdicts = (0..spec.service_count())
         .map(|k| {
             let own: Vec<&Summary> = runs.iter().map(|r| &r.services[k].summary).collect();
-            let p99 = estimate(
-                &own.iter().map(|s| s.latency_ms.p99).collect::<Vec<_>>(),
-                CONFIDENCE,
-            );
-            let errors = estimate(
-                &own.iter().map(|s| s.error_rate).collect::<Vec<_>>(),
-                CONFIDENCE,
-            );
-            passes(&experiment.slo, &p99, &errors, n)
+            replications_pass(&experiment.service_slos[k], &own)
         })
         .collect();
     let utilization = runs.iter().map(|r| r.db_utilization).sum::<f64>() / n.max(1) as f64;
@@ -216,6 +210,8 @@ pub fn plan_services(experiment: &Experiment) -> anyhow::Result<Option<ServicePl
             pool_size: found,
             ceiling,
             connections: service.fleet.instances * found.unwrap_or(current[k]),
+            slo_latency_p99_ms: experiment.service_slos[k].latency_p99_ms,
+            slo_error_rate: experiment.service_slos[k].error_rate,
         });
     }
     let sizes: Vec<u32> = shares

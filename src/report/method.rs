@@ -23,11 +23,8 @@ pub(super) fn unstable_note(out: &mut String, experiment: &Experiment, points: &
         .iter()
         .map(|p| {
             format!(
-                "size {} at {} ({} of {} replications)",
-                p.pool_size,
-                format!("{:.2}x", p.growth),
-                p.unstable_runs,
-                experiment.replications
+                "size {} at {:.2}x ({} of {} replications)",
+                p.pool_size, p.growth, p.unstable_runs, experiment.replications
             )
         })
         .collect();
