@@ -363,6 +363,10 @@ pub struct ServiceSpec {
     pub client: ClientSpec,
     pub fleet: FleetSpec,
     pub pool: PoolSpec,
+    /// The request's transactions in step order (used by its proxy in transaction mode).
+    pub transactions: Vec<super::proxy_spec::Transaction>,
+    /// The service's own PgBouncer (`[services.proxy]`), if any.
+    pub proxy: Option<super::proxy_spec::ProxySpec>,
 }
 
 /// One service's settings, borrowed from a `SystemSpec` (the first or a later service).
@@ -376,6 +380,9 @@ pub struct ServiceView<'a> {
     pub client: &'a ClientSpec,
     pub fleet: &'a FleetSpec,
     pub pool: &'a PoolSpec,
+    pub transactions: &'a [super::proxy_spec::Transaction],
+    /// The PgBouncer in front of the service's pools, if any.
+    pub proxy: Option<&'a super::proxy_spec::ProxySpec>,
 }
 
 impl SystemSpec {
@@ -398,6 +405,8 @@ impl SystemSpec {
                 client: &self.client,
                 fleet: &self.fleet,
                 pool: &self.pool,
+                transactions: &self.transactions,
+                proxy: self.proxy.as_ref(),
             },
             Some(later) => {
                 let s = &self.more_services[later];
@@ -409,6 +418,8 @@ impl SystemSpec {
                     client: &s.client,
                     fleet: &s.fleet,
                     pool: &s.pool,
+                    transactions: &s.transactions,
+                    proxy: s.proxy.as_ref(),
                 }
             }
         }
@@ -427,6 +438,8 @@ impl SystemSpec {
             client: self.client,
             fleet: self.fleet,
             pool: self.pool,
+            transactions: self.transactions,
+            proxy: self.proxy,
         }
     }
 }
