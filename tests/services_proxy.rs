@@ -363,3 +363,26 @@ surge = 1
     assert!(report.contains("## PgBouncer per service"), "{report}");
     assert!(report.contains("| proxy.default_pool_size |"), "{report}");
 }
+
+#[test]
+fn the_example_model_keeps_auths_client_pools_off_the_database() {
+    let source = ModelSource::read(Path::new("models/shared-database-pgbouncer.toml")).unwrap();
+    let horizon = toml::Value::String("4m".into());
+    let spec = source
+        .build(&[("simulation.horizon".to_string(), horizon)])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let auth = spec.service(0);
+    assert_eq!(auth.name, "auth");
+    let proxy = auth.proxy.expect("auth is behind PgBouncer");
+    let run = simulate(&spec, RunOptions::default());
+    let servers = proxy_of(&run.services[0].summary).peak_server_connections;
+    assert!(servers <= proxy.default_pool_size, "{servers}");
+    assert!(run.services[0].peak_pool_connections > servers);
+    // auth's server connections, billing's 3 x 8 and reporting's 4 pool connections at most.
+    assert!(
+        run.peak_db_connections <= servers + 24 + 4,
+        "{}",
+        run.peak_db_connections
+    );
+    assert_eq!(run.requests.failed, 0);
+}
