@@ -227,20 +227,8 @@ pub fn plan_services(experiment: &Experiment) -> anyhow::Result<Option<ServicePl
             Some(_) => "proxy.default_pool_size".to_string(),
             None => service.pool.kind.size_path(),
         };
-        let mut found = None;
-        for size in 1..=ceiling {
-            let mut extra = grown.clone();
-            extra.push((
-                format!("services.{}.{setting}", service.name),
-                Value::Integer(i64::from(size)),
-            ));
-            // A size below the service's own min_idle is no model: skip it.
-            let Ok(spec) = build(&extra) else { continue };
-            if judge(experiment, &spec).0[k] {
-                found = Some(size);
-                break;
-            }
-        }
+        let path = format!("services.{}.{setting}", service.name);
+        let found = smallest_passing(experiment, &build, &grown, (k, &path), ceiling);
         shares.push(ServiceShare {
             name: service.name.to_string(),
             instances: service.fleet.instances,
@@ -281,6 +269,27 @@ pub fn plan_services(experiment: &Experiment) -> anyhow::Result<Option<ServicePl
         exhaustion,
         exhausts_first,
     }))
+}
+
+/// The smallest value of `path` from 1 to `ceiling` at which service `k` meets the SLO
+/// with the overrides `grown`; `None` when none does.
+fn smallest_passing(
+    experiment: &Experiment,
+    build: &BuildWith,
+    grown: &[(String, Value)],
+    (k, path): (usize, &str),
+    ceiling: u32,
+) -> Option<u32> {
+    for size in 1..=ceiling {
+        let mut extra = grown.to_vec();
+        extra.push((path.to_string(), Value::Integer(i64::from(size))));
+        // A size below the service's own min_idle is no model: skip it.
+        let Ok(spec) = build(&extra) else { continue };
+        if judge(experiment, &spec).0[k] {
+            return Some(size);
+        }
+    }
+    None
 }
 
 /// Grows each service's traffic alone along `EXHAUSTION_LADDER` until some service misses the SLO.
