@@ -348,7 +348,8 @@ pub struct SystemSpec {
 }
 
 /// One service of a `[[services]]` model, beside the first: its own traffic, requests,
-/// client, fleet and pool, sharing the model's database and simulation settings.
+/// client, fleet, pool and optional PgBouncer (`[services.proxy]`), sharing the model's
+/// database and simulation settings.
 ///
 /// The first service lives in `SystemSpec`'s own top-level fields, so the code written
 /// for single-service models (which reads `spec.pool.max_size` and the like) keeps
