@@ -15,7 +15,7 @@ use indicatif::ProgressBar;
 use rayon::prelude::*;
 
 use crate::config::experiment::{Experiment, GROWTH_PATH, POOL_SIZE_PATH};
-use crate::config::model::SystemSpec;
+use crate::config::model::{ServiceView, SystemSpec};
 use crate::model::{simulate_detailed, RunOptions};
 use crate::stats::confidence::{estimate, Estimate};
 use crate::stats::series::{
@@ -126,6 +126,8 @@ pub struct ServicePoint {
     pub db_connect_refusals: f64,
     /// Whether this service's simulated p99 and error rate meet the SLO.
     pub simulated_slo_pass: bool,
+    /// The service's own PgBouncer figures (a service with `[services.proxy]` only).
+    pub proxy: Option<ProxyPoint>,
 }
 
 /// Everything a sweep produced.
@@ -496,6 +498,7 @@ fn service_points(
             let latency_p99_ms = metric(&|s| s.latency_ms.p99);
             let error_rate = metric(&|s| s.error_rate);
             ServicePoint {
+                proxy: aggregate_proxy(&own, CONFIDENCE),
                 name: service.name.to_string(),
                 pool_size: service.pool.size_setting,
                 instances: service.fleet.instances,
@@ -527,34 +530,45 @@ fn service_points(
 }
 
 /// `connections_needed` over every service of the model, each fleet with its own deploy
-/// surge: `sum over services of (instances + surge) x max_size + other + reserved`.
+/// surge: `sum over services of (instances + surge) x max_size + other + reserved`, a
+/// service behind PgBouncer counting its server pools instead (`service_connections`).
 /// The same as `connections_needed` for a single-service model.
 pub fn shared_connections_needed(experiment: &Experiment, spec: &SystemSpec) -> u32 {
     let first = connections_needed(spec, experiment.surge_for(spec.fleet.instances)) as u64;
-    let more: u64 = (1..spec.service_count())
-        .map(|k| service_connections(experiment, spec, k))
+    let more: u64 = spec
+        .services()
+        .skip(1)
+        .map(|s| {
+            let instances = s.fleet.instances + experiment.surge_for(s.fleet.instances);
+            service_connections(s, spec.database.slots_for_fleet(), instances)
+        })
         .sum();
     (first + more).min(u32::MAX as u64) as u32
 }
 
-/// Service `k`'s (instances + surge) x connections per instance (k > 0: the first
-/// service's are in `connections_needed`, with the fleet's other clients).
-fn service_connections(experiment: &Experiment, spec: &SystemSpec, k: usize) -> u64 {
-    let service = spec.service(k);
-    let instances = service.fleet.instances + experiment.surge_for(service.fleet.instances);
-    let per_instance = service
-        .pool
-        .max_connections_within(spec.database.slots_for_fleet());
-    instances as u64 * per_instance as u64
+/// Database connections one service may hold with every pool full over `instances`
+/// instances: behind PgBouncer only its server pools reach the database (proxy instances
+/// x (default_pool_size + reserve_pool_size), however many app instances and client
+/// connections), else instances x the pool's limit (an unbounded pool: all `slots`).
+pub fn service_connections(service: ServiceView, slots: u32, instances: u32) -> u64 {
+    match service.proxy {
+        Some(proxy) => proxy.max_server_connections(),
+        None => u64::from(instances) * u64::from(service.pool.max_connections_within(slots)),
+    }
 }
 
-/// The connections the database holds for every service but the focus, with every
-/// pool full during a deploy: what the focus service's pools cannot have.
+/// The connections the database holds for every service but the planned one, with every
+/// pool full during a deploy: what the planned service's pools cannot have.
 pub fn neighbour_connections(experiment: &Experiment, spec: &SystemSpec) -> u32 {
     let focus = experiment.focus.index;
-    let all: u64 = (0..spec.service_count())
-        .filter(|&k| k != focus)
-        .map(|k| service_connections(experiment, spec, k))
+    let all: u64 = spec
+        .services()
+        .enumerate()
+        .filter(|(k, _)| *k != focus)
+        .map(|(_, s)| {
+            let instances = s.fleet.instances + experiment.surge_for(s.fleet.instances);
+            service_connections(s, spec.database.slots_for_fleet(), instances)
+        })
         .sum();
     all.min(u32::MAX as u64) as u32
 }
@@ -595,7 +609,9 @@ pub fn connections_needed(spec: &SystemSpec, surge: u32) -> u32 {
 /// pool (go_sql max_open = 0) is not refused on paper: the database refuses its connects
 /// during the run, and those db_refused failures count against the SLO instead.
 pub fn fits_the_database(spec: &SystemSpec, fleet_connections: u32) -> bool {
-    let unbounded_pool = spec.proxy.is_none() && spec.pool.max_connections().is_none();
+    let unbounded_pool = spec
+        .services()
+        .any(|s| s.proxy.is_none() && s.pool.max_connections().is_none());
     unbounded_pool || fleet_connections <= spec.database.max_connections
 }
 

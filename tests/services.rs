@@ -281,7 +281,8 @@ fn bad_service_input_exits_2_with_the_fix() {
     let proxy = format!("{good}\n[proxy]\npool_mode = \"transaction\"\n");
     let (code, err) = run_exit(&proxy, &[]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("`[proxy]` is not supported"), "{err}");
+    assert!(err.contains("top-level [proxy] and [[services]]"), "{err}");
+    assert!(err.contains("[services.proxy]"), "{err}");
 
     let events = format!("{good}\n[[events]]\nat = \"1m\"\nlabel = \"x\"\naction = \"db_slowdown\"\nfactor = 2.0\nduration = \"1m\"\n");
     let (code, err) = run_exit(&events, &[]);

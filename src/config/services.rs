@@ -1,5 +1,6 @@
 //! `[[services]]`: several services, each with its own traffic, requests, client, fleet
-//! and pool, sharing one `[database]` (its cores and its max_connections).
+//! and pool (and optionally its own PgBouncer, `[services.proxy]`), sharing one
+//! `[database]` (its cores and its max_connections).
 //!
 //! A multi-service model is checked one service at a time: each `[[services]]` entry,
 //! put beside the model's shared sections (`name`, `[database]`, `[simulation]`, ...),
@@ -18,7 +19,10 @@ use toml::{Table, Value};
 use super::error::{locate_field, InputError};
 
 /// The sections each service has for itself; everything else is shared.
-pub const SERVICE_SECTIONS: [&str; 5] = ["traffic", "request", "client", "fleet", "pool"];
+/// A top-level `[proxy]` is refused beside `[[services]]` by the same rule as the
+/// others: each service that goes through PgBouncer says so in its own
+/// `[services.proxy]`, since PgBouncer keeps one server pool per database/user pair.
+pub const SERVICE_SECTIONS: [&str; 6] = ["traffic", "request", "client", "fleet", "pool", "proxy"];
 
 /// Sections a multi-service model may not have yet, with the reason.
 const TIMELINE_SECTIONS: [&str; 3] = ["events", "alerts", "autoscale"];
@@ -65,7 +69,11 @@ pub fn service_tables(
             return Err(err(
                 section,
                 format!("the model has both a top-level [{section}] and [[services]]"),
-                &format!("remove the top-level [{section}] and give each [[services]] entry its own [services.{section}], or remove [[services]] for a single-service model"),
+                &if section == "proxy" {
+                    "move it into the [[services]] entry that goes through PgBouncer as [services.proxy] (each service gets its own PgBouncer pool; PgBouncer pools per database/user pair), or remove [[services]] for a single-service model".to_string()
+                } else {
+                    format!("remove the top-level [{section}] and give each [[services]] entry its own [services.{section}], or remove [[services]] for a single-service model")
+                },
             ));
         }
     }
@@ -77,13 +85,6 @@ pub fn service_tables(
                 &format!("remove `{section}`, or model one service at a time to replay a timeline"),
             ));
         }
-    }
-    if table.contains_key("proxy") {
-        return Err(err(
-            "proxy",
-            "`[proxy]` is not supported in a model with [[services]] yet (each service would need its own PgBouncer)".into(),
-            "remove `[proxy]`, or model the service behind PgBouncer on its own",
-        ));
     }
     let mut shared = table.clone();
     shared.remove("services");

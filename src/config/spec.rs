@@ -348,7 +348,8 @@ pub struct SystemSpec {
 }
 
 /// One service of a `[[services]]` model, beside the first: its own traffic, requests,
-/// client, fleet and pool, sharing the model's database and simulation settings.
+/// client, fleet, pool and optional PgBouncer (`[services.proxy]`), sharing the model's
+/// database and simulation settings.
 ///
 /// The first service lives in `SystemSpec`'s own top-level fields, so the code written
 /// for single-service models (which reads `spec.pool.max_size` and the like) keeps
@@ -363,6 +364,10 @@ pub struct ServiceSpec {
     pub client: ClientSpec,
     pub fleet: FleetSpec,
     pub pool: PoolSpec,
+    /// The request's transactions in step order (used by its proxy in transaction mode).
+    pub transactions: Vec<super::proxy_spec::Transaction>,
+    /// The service's own PgBouncer (`[services.proxy]`), if any.
+    pub proxy: Option<super::proxy_spec::ProxySpec>,
 }
 
 /// One service's settings, borrowed from a `SystemSpec` (the first or a later service).
@@ -376,6 +381,9 @@ pub struct ServiceView<'a> {
     pub client: &'a ClientSpec,
     pub fleet: &'a FleetSpec,
     pub pool: &'a PoolSpec,
+    pub transactions: &'a [super::proxy_spec::Transaction],
+    /// The PgBouncer in front of the service's pools, if any.
+    pub proxy: Option<&'a super::proxy_spec::ProxySpec>,
 }
 
 impl SystemSpec {
@@ -398,6 +406,8 @@ impl SystemSpec {
                 client: &self.client,
                 fleet: &self.fleet,
                 pool: &self.pool,
+                transactions: &self.transactions,
+                proxy: self.proxy.as_ref(),
             },
             Some(later) => {
                 let s = &self.more_services[later];
@@ -409,6 +419,8 @@ impl SystemSpec {
                     client: &s.client,
                     fleet: &s.fleet,
                     pool: &s.pool,
+                    transactions: &s.transactions,
+                    proxy: s.proxy.as_ref(),
                 }
             }
         }
@@ -427,6 +439,8 @@ impl SystemSpec {
             client: self.client,
             fleet: self.fleet,
             pool: self.pool,
+            transactions: self.transactions,
+            proxy: self.proxy,
         }
     }
 }

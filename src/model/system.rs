@@ -20,7 +20,6 @@ use crate::config::model::SystemSpec;
 use crate::config::timeline::EventAction;
 use crate::model::database::Database;
 use crate::model::pool::{Pool, Waiter};
-use crate::model::proxy::ProxyState;
 use crate::sim::queue::EventQueue;
 use crate::sim::time::SimTime;
 use crate::stats::series::{evaluate_alerts, AlertFiring, IntervalSample};
@@ -128,12 +127,14 @@ enum Event {
         index: u32,
     },
     ScaleOut,
-    /// A PgBouncer's new server connection is open.
+    /// A PgBouncer of `service`'s proxy has a new server connection open.
     ServerConnectDone {
+        service: u32,
         bouncer: u32,
     },
     /// A PgBouncer's oldest waiter reaches reserve_pool_timeout or query_wait_timeout.
     ProxyTimer {
+        service: u32,
         bouncer: u32,
     },
 }
@@ -279,8 +280,9 @@ struct World {
     live_requests: u32,
     instances: Vec<Instance>,
     db: Database,
-    /// PgBouncer between the pools and the database, when the model has one.
-    proxy: Option<ProxyState>,
+    /// Whether some service goes through PgBouncer (its lane's `proxy`): a model
+    /// without one skips the proxy hooks on every statement.
+    any_proxy: bool,
     fleet_in_use: u32,
     stats: Collector,
     events_processed: u64,
@@ -342,7 +344,9 @@ pub fn simulate_watched(
     );
     let wall_seconds = started.elapsed().as_secs_f64();
     let mut services = Vec::new();
+    let mut proxies = Vec::new();
     for (index, lane) in std::mem::take(&mut world.lanes).into_iter().enumerate() {
+        let proxy = lane.proxy.as_ref().map(|p| p.summary(window));
         if let Some(own) = lane.stats {
             let mut summary = own.finish(
                 spec.database.cores,
@@ -352,6 +356,11 @@ pub fn simulate_watched(
             );
             // The database's cores are shared: its utilization is the whole system's.
             summary.db_utilization = f64::NAN;
+            if proxy.is_some() {
+                summary.failures.proxy_wait_timeout.get_or_insert(0);
+                summary.failures.proxy_refused.get_or_insert(0);
+            }
+            summary.proxy = proxy.clone();
             services.push(ServiceSummary {
                 name: spec.service(index).name.to_string(),
                 peak_pool_connections: summary.diagnostics.peak_pool_connections,
@@ -359,6 +368,7 @@ pub fn simulate_watched(
                 summary,
             });
         }
+        proxies.push(proxy);
     }
     let mut summary = world.stats.finish(
         spec.database.cores,
@@ -370,10 +380,14 @@ pub fn simulate_watched(
         service.summary.db_utilization = summary.db_utilization;
     }
     summary.services = services;
-    if let Some(proxy) = &world.proxy {
-        summary.proxy = Some(proxy.summary(window));
+    if world.any_proxy {
+        // The proxy failure kinds are reported (as 0 if none) wherever a proxy could cause them.
         summary.failures.proxy_wait_timeout.get_or_insert(0);
         summary.failures.proxy_refused.get_or_insert(0);
+    }
+    // A single-service model's proxy is the system's; each service's is in its own summary.
+    if summary.services.is_empty() {
+        summary.proxy = proxies.into_iter().next().flatten();
     }
     RunOutput {
         summary,
@@ -419,20 +433,7 @@ impl World {
             live_requests: 0,
             instances,
             db: Database::new(spec.database.clone()),
-            proxy: spec.proxy.as_ref().map(|proxy| {
-                ProxyState::new(
-                    proxy,
-                    spec.fleet.instances as usize,
-                    spec.steps.len(),
-                    &spec.transactions,
-                    crate::sim::rng::stream(
-                        spec.simulation.seed,
-                        replication,
-                        crate::sim::rng::Source::Connects,
-                        1,
-                    ),
-                )
-            }),
+            any_proxy: spec.services().any(|s| s.proxy.is_some()),
             fleet_in_use: 0,
             stats: Collector::new(spec.simulation.warmup, spec.simulation.horizon),
             events_processed: 0,
@@ -546,7 +547,7 @@ impl World {
                     self.on_connect_done(instance, connection);
                 } else {
                     // The pool it was opened for is gone: the backend closes at once.
-                    self.stale_connect_done();
+                    self.stale_connect_done(instance);
                 }
             }
             Event::ConnectRetry { instance, epoch } => {
@@ -609,8 +610,10 @@ impl World {
                 self.autoscale_booting -= 1;
                 self.add_instance();
             }
-            Event::ServerConnectDone { bouncer } => self.on_server_connect_done(bouncer),
-            Event::ProxyTimer { bouncer } => self.on_proxy_timer(bouncer),
+            Event::ServerConnectDone { service, bouncer } => {
+                self.on_server_connect_done(service, bouncer)
+            }
+            Event::ProxyTimer { service, bouncer } => self.on_proxy_timer(service, bouncer),
         }
     }
 }

@@ -5,7 +5,10 @@
 //! other services at their model sizes) at which that service meets the SLO with every
 //! service's traffic at the planned growth; then whether the sizes together respect the
 //! database's hard limit, `sum over services of (instances + surge) x max_size + other +
-//! reserved <= max_connections`. Exhaustion: each service's traffic alone grows along a
+//! reserved <= max_connections`. A service behind its own PgBouncer (`[services.proxy]`)
+//! is sized by its `proxy.default_pool_size` instead, and counts its server connections,
+//! `proxy instances x (default_pool_size + reserve_pool_size)`, whatever its app
+//! instances, surge and client pools: only those reach the database. Exhaustion: each service's traffic alone grows along a
 //! ladder (the others at their model's growth) until some service misses the SLO; the
 //! service needing the least growth exhausts the database first. Kept apart from the
 //! single-service recommendations, which a `[[services]]` model does not change.
@@ -15,7 +18,7 @@ use serde::Serialize;
 use toml::Value;
 
 use crate::config::experiment::Experiment;
-use crate::config::model::SystemSpec;
+use crate::config::model::{ServiceView, SystemSpec};
 use crate::model::{simulate, RunOptions};
 use crate::stats::summary::Summary;
 use crate::sweep::replications_pass;
@@ -33,18 +36,45 @@ pub struct ServiceShare {
     pub instances: u32,
     /// Deploy surge instances counted in the hard limit.
     pub surge: u32,
-    /// The model's pool size.
+    /// The setting sized: the pool's size path (e.g. `pool.max_size`), or
+    /// `proxy.default_pool_size` for a service behind its own PgBouncer.
+    pub setting: String,
+    /// The model's value of `setting`.
     pub current_pool_size: u32,
-    /// The smallest pool size meeting the SLO at the planned growth; `None` when no
-    /// size up to `ceiling` does.
+    /// The smallest value of `setting` meeting the SLO at the planned growth; `None` when
+    /// no value up to `ceiling` does.
     pub pool_size: Option<u32>,
-    /// The largest size the database's limit allows with the others at their model sizes.
+    /// The largest value the database's limit allows with the others at their model sizes.
     pub ceiling: u32,
-    /// instances x pool_size (the model's size when none meets the SLO).
+    /// Database connections at `pool_size` (the model's value when none meets the SLO):
+    /// instances x pool_size, or behind PgBouncer its server connections.
     pub connections: u32,
     /// The service's own SLO (`[slo.services.<name>]` over `[slo]`).
     pub slo_latency_p99_ms: f64,
     pub slo_error_rate: f64,
+}
+
+/// Database connections `service` holds with `setting` = `size` and every pool full over
+/// `instances` app instances: behind PgBouncer its server pools (proxy instances x (size
+/// + reserve_pool_size), whatever `instances`), else instances x size.
+fn connections_at(service: ServiceView, size: u32, instances: u32) -> u64 {
+    match service.proxy {
+        Some(proxy) => {
+            u64::from(proxy.instances) * (u64::from(size) + u64::from(proxy.reserve_pool_size))
+        }
+        None => u64::from(instances) * u64::from(size),
+    }
+}
+
+/// The largest `setting` whose connections over `instances` fit in `room`.
+fn largest_fitting(service: ServiceView, room: u64, instances: u32) -> u32 {
+    let largest = match service.proxy {
+        Some(proxy) => {
+            (room / u64::from(proxy.instances)).saturating_sub(u64::from(proxy.reserve_pool_size))
+        }
+        None => room / u64::from(instances.max(1)),
+    };
+    largest.min(u64::from(u32::MAX)) as u32
 }
 
 /// How much one service's traffic alone can grow before the SLO fails somewhere.
@@ -165,51 +195,51 @@ pub fn plan_services(experiment: &Experiment) -> anyhow::Result<Option<ServicePl
     let db = &baseline.database;
     let slots = db.slots_for_fleet();
     let with_surge = |instances: u32| instances + experiment.surge_for(instances);
-    let deploy_total = |sizes: &[u32]| -> u64 {
+    let deploy_total = |sizes: &[u32], skip: Option<usize>| -> u64 {
         baseline
             .services()
             .zip(sizes)
-            .map(|(s, size)| u64::from(with_surge(s.fleet.instances)) * u64::from(*size))
+            .enumerate()
+            .filter(|(k, _)| Some(*k) != skip)
+            .map(|(_, (s, size))| connections_at(s, *size, with_surge(s.fleet.instances)))
             .sum::<u64>()
             + u64::from(db.other_connections)
             + u64::from(db.reserved_connections)
     };
     let current: Vec<u32> = baseline
         .services()
-        .map(|s| s.pool.max_connections_within(slots))
+        .map(|s| match s.proxy {
+            Some(proxy) => proxy.default_pool_size,
+            None => s.pool.max_connections_within(slots),
+        })
         .collect();
     let mut shares = Vec::new();
     for (k, service) in baseline.services().enumerate() {
-        let mut others = current.clone();
-        others[k] = 0;
-        let room = u64::from(db.max_connections).saturating_sub(deploy_total(&others));
-        let ceiling = (room / u64::from(with_surge(service.fleet.instances))) as u32;
-        let mut found = None;
-        for size in 1..=ceiling {
-            let mut extra = grown.clone();
-            extra.push((
-                format!(
-                    "services.{}.{}",
-                    service.name,
-                    service.pool.kind.size_path()
-                ),
-                Value::Integer(i64::from(size)),
-            ));
-            // A size below the service's own min_idle is no model: skip it.
-            let Ok(spec) = build(&extra) else { continue };
-            if judge(experiment, &spec).0[k] {
-                found = Some(size);
-                break;
-            }
-        }
+        let room = u64::from(db.max_connections).saturating_sub(deploy_total(&current, Some(k)));
+        let ceiling = largest_fitting(service, room, with_surge(service.fleet.instances));
+        let setting = match service.proxy {
+            Some(_) => "proxy.default_pool_size".to_string(),
+            None => service.pool.kind.size_path(),
+        };
+        let path = format!("services.{}.{setting}", service.name);
+        let found = smallest_passing(experiment, &build, &grown, (k, &path), ceiling);
         shares.push(ServiceShare {
             name: service.name.to_string(),
             instances: service.fleet.instances,
             surge: experiment.surge_for(service.fleet.instances),
-            current_pool_size: service.pool.size_setting,
+            setting,
+            current_pool_size: match service.proxy {
+                Some(proxy) => proxy.default_pool_size,
+                None => service.pool.size_setting,
+            },
             pool_size: found,
             ceiling,
-            connections: service.fleet.instances * found.unwrap_or(current[k]),
+            connections: connections_at(
+                service,
+                found.unwrap_or(current[k]),
+                service.fleet.instances,
+            )
+            .min(u64::from(u32::MAX)) as u32,
             slo_latency_p99_ms: experiment.service_slos[k].latency_p99_ms,
             slo_error_rate: experiment.service_slos[k].error_rate,
         });
@@ -228,13 +258,34 @@ pub fn plan_services(experiment: &Experiment) -> anyhow::Result<Option<ServicePl
     Ok(Some(ServicePlan {
         planned_factor,
         steady_connections: shares.iter().map(|s| s.connections).sum(),
-        deploy_connections: deploy_total(&sizes).min(u64::from(u32::MAX)) as u32,
+        deploy_connections: deploy_total(&sizes, None).min(u64::from(u32::MAX)) as u32,
         shares,
         slots,
         max_connections: db.max_connections,
         exhaustion,
         exhausts_first,
     }))
+}
+
+/// The smallest value of `path` from 1 to `ceiling` at which service `k` meets the SLO
+/// with the overrides `grown`; `None` when none does.
+fn smallest_passing(
+    experiment: &Experiment,
+    build: &BuildWith,
+    grown: &[(String, Value)],
+    (k, path): (usize, &str),
+    ceiling: u32,
+) -> Option<u32> {
+    for size in 1..=ceiling {
+        let mut extra = grown.to_vec();
+        extra.push((path.to_string(), Value::Integer(i64::from(size))));
+        // A size below the service's own min_idle is no model: skip it.
+        let Ok(spec) = build(&extra) else { continue };
+        if judge(experiment, &spec).0[k] {
+            return Some(size);
+        }
+    }
+    None
 }
 
 /// Grows each service's traffic alone along `EXHAUSTION_LADDER` until some service misses the SLO.

@@ -191,6 +191,10 @@ pub fn points_csv(experiment: &Experiment, points: &[PointResult]) -> anyhow::Re
     if let Some((columns, _)) = &proxy {
         header.extend(columns.iter().cloned());
     }
+    let service_proxies = crate::report::proxy_section::service_proxy_columns(points);
+    if let Some((columns, _)) = &service_proxies {
+        header.extend(columns.iter().cloned());
+    }
     writer.write_record(&header)?;
     for (index, p) in points.iter().enumerate() {
         let mut row = point_row(experiment, p.variant, &p.values);
@@ -222,7 +226,7 @@ pub fn points_csv(experiment: &Experiment, points: &[PointResult]) -> anyhow::Re
             ]);
         }
         row.extend(service_row(p));
-        if let Some((_, cells)) = &proxy {
+        for (_, cells) in proxy.iter().chain(&service_proxies) {
             row.extend(cells[index].iter().cloned());
         }
         writer.write_record(&row)?;

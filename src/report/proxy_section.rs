@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use crate::config::experiment::Experiment;
 use crate::stats::summary::Summary;
-use crate::sweep::PointResult;
+use crate::sweep::{PointResult, ProxyPoint};
 
 fn number(value: f64) -> String {
     if value.is_finite() {
@@ -21,23 +21,57 @@ fn number(value: f64) -> String {
 /// The points.csv columns for the proxy, and each point's cells (empty without a proxy);
 /// `None` when no point has a proxy.
 pub fn proxy_columns(points: &[PointResult]) -> Option<(Vec<String>, Vec<Vec<String>>)> {
-    if points.iter().all(|p| p.proxy.is_none()) {
+    let proxies: Vec<Option<&ProxyPoint>> = points.iter().map(|p| p.proxy.as_ref()).collect();
+    prefixed_proxy_columns("proxy", &proxies)
+}
+
+/// The `services.<name>.proxy.*` columns of points.csv for each service that has its own
+/// PgBouncer at some point (`[services.proxy]`), and each point's cells.
+pub fn service_proxy_columns(points: &[PointResult]) -> Option<(Vec<String>, Vec<Vec<String>>)> {
+    let first = points.first()?;
+    let mut header = Vec::new();
+    let mut rows = vec![Vec::new(); points.len()];
+    for (k, service) in first.services.iter().enumerate() {
+        let proxies: Vec<Option<&ProxyPoint>> = points
+            .iter()
+            .map(|p| p.services.get(k).and_then(|s| s.proxy.as_ref()))
+            .collect();
+        let prefix = format!("services.{}.proxy", service.name);
+        if let Some((columns, cells)) = prefixed_proxy_columns(&prefix, &proxies) {
+            header.extend(columns);
+            for (row, more) in rows.iter_mut().zip(cells) {
+                row.extend(more);
+            }
+        }
+    }
+    (!header.is_empty()).then_some((header, rows))
+}
+
+/// The proxy columns named `<prefix>.<field>`, and one row of cells per entry of
+/// `proxies` (empty cells where it is `None`); `None` when every entry is.
+fn prefixed_proxy_columns(
+    prefix: &str,
+    proxies: &[Option<&ProxyPoint>],
+) -> Option<(Vec<String>, Vec<Vec<String>>)> {
+    if proxies.iter().all(Option::is_none) {
         return None;
     }
     let mut header = vec![
-        "proxy.pool_mode".to_string(),
-        "proxy.server_pool_capacity".to_string(),
-        "proxy.peak_server_connections".to_string(),
+        format!("{prefix}.pool_mode"),
+        format!("{prefix}.server_pool_capacity"),
+        format!("{prefix}.peak_server_connections"),
     ];
     for name in ["mean_active_server_connections", "p_wait", "wait_mean_ms"] {
         for part in ["mean", "ci95_lo", "ci95_hi"] {
-            header.push(format!("proxy.{name}.{part}"));
+            header.push(format!("{prefix}.{name}.{part}"));
         }
     }
-    header.extend(["proxy.wait_timeout_failures", "proxy.refused_failures"].map(String::from));
-    let rows = points
+    header.extend(
+        ["wait_timeout_failures", "refused_failures"].map(|field| format!("{prefix}.{field}")),
+    );
+    let rows = proxies
         .iter()
-        .map(|p| match &p.proxy {
+        .map(|p| match p {
             None => vec![String::new(); header.len()],
             Some(x) => {
                 let mut row = vec![
@@ -81,6 +115,7 @@ pub fn proxy_run_line(s: &Summary) -> Option<String> {
 
 /// The report's PgBouncer section (nothing when no point has a proxy).
 pub fn proxy_section(out: &mut String, experiment: &Experiment, points: &[PointResult]) {
+    service_proxy_section(out, experiment, points);
     if points.iter().all(|p| p.proxy.is_none()) {
         return;
     }
@@ -148,4 +183,57 @@ pub fn proxy_section(out: &mut String, experiment: &Experiment, points: &[PointR
          the direct pools did; in session mode every open client connection pins a server \
          connection. Moving the work out of the transaction is what shortens the hold.\n"
     );
+}
+
+/// The report's "PgBouncer per service" table: for each point and each service with its
+/// own PgBouncer (`[services.proxy]`), what its server pool held and what waited there.
+fn service_proxy_section(out: &mut String, experiment: &Experiment, points: &[PointResult]) {
+    let proxied = |p: &PointResult| p.services.iter().any(|s| s.proxy.is_some());
+    if !points.iter().any(proxied) {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "## PgBouncer per service
+"
+    );
+    let _ = writeln!(
+        out,
+        "Each service with its own `[services.proxy]` talks to its own PgBouncer pool; only \
+         its server connections count against the shared database's `max_connections`, \
+         not the client connections of its pools. \"Held per request\" is the mean server \
+         connections in use divided by the service's throughput.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| variant | growth | service | mode | error rate | p99 ms | server connections in use (mean) | peak / pool | held per request ms | waited in PgBouncer | mean wait ms | proxy failures per run |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for p in points {
+        let variant = experiment
+            .variants
+            .get(p.variant)
+            .map_or("", |v| v.name.as_str());
+        for s in &p.services {
+            let Some(x) = &s.proxy else { continue };
+            let active = x.mean_active_server_connections.mean;
+            let held_ms = active / s.throughput_rps.mean * 1e3;
+            let _ = writeln!(
+                out,
+                "| {variant} | {}x | {} | {} | {:.2}% | {:.0} | {active:.1} | {} / {} | {} | {:.1}% | {:.1} | {:.0} |",
+                p.growth,
+                s.name,
+                x.pool_mode,
+                s.error_rate.mean * 100.0,
+                s.latency_p99_ms.mean,
+                x.peak_server_connections,
+                x.server_pool_capacity,
+                if held_ms.is_finite() { format!("{held_ms:.1}") } else { String::new() },
+                x.p_wait.mean * 100.0,
+                x.wait_mean_ms.mean,
+                x.wait_timeout_failures + x.refused_failures,
+            );
+        }
+    }
+    let _ = writeln!(out);
 }

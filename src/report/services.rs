@@ -12,26 +12,27 @@ pub fn services_section(out: &mut String, plan: &ServicePlan) {
     let _ = writeln!(out, "## Services sharing the database\n");
     let _ = writeln!(
         out,
-        "Connection budget at {:.2}x each service's traffic (the planned headroom), each service's smallest pool meeting its own SLO with the others at their model sizes: **{}**.\n",
+        "Connection budget at {:.2}x each service's traffic (the planned headroom), each service's smallest pool meeting its own SLO with the others at their model sizes: **{}**. A service behind its own PgBouncer is sized by its `proxy.default_pool_size` and counts its server connections (proxy instances x (default_pool_size + reserve_pool_size)), not its client pools.\n",
         plan.planned_factor,
         plan.split_line()
     );
     let _ = writeln!(
         out,
-        "| service | SLO (p99, errors) | instances | pool today | smallest pool meeting its SLO | connections | largest pool the database allows |"
+        "| service | SLO (p99, errors) | instances | setting sized | today | smallest meeting its SLO | connections | largest the database allows |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
     for s in &plan.shares {
         let size = s
             .pool_size
             .map_or_else(|| format!("none up to {}", s.ceiling), |v| v.to_string());
         let _ = writeln!(
             out,
-            "| {} | ≤ {} ms, ≤ {}% | {} | {} | {} | {} | {} |",
+            "| {} | ≤ {} ms, ≤ {}% | {} | {} | {} | {} | {} | {} |",
             s.name,
             s.slo_latency_p99_ms,
             s.slo_error_rate * 100.0,
             s.instances,
+            s.setting,
             s.current_pool_size,
             size,
             s.connections,

@@ -174,6 +174,9 @@ fn write_services(out: &mut String, spec: &SystemSpec, s: &Summary) {
             o.diagnostics.peak_pool_connections,
             o.failures.db_refused,
         );
+        if let Some(line) = crate::report::proxy_section::proxy_run_line(o) {
+            let _ = writeln!(out, "  {:<16}pgbouncer {line}", "");
+        }
     }
 }
 

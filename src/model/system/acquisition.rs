@@ -140,7 +140,8 @@ impl World {
             diagnostics.peak_pool_connections = diagnostics.peak_pool_connections.max(total);
             diagnostics.connections_opened += 1;
         });
-        if let (Some((bouncer, extra_ns)), Some(proxy)) = (through_proxy, self.proxy.as_mut()) {
+        let proxy = self.lanes[service as usize].proxy.as_mut();
+        if let (Some((bouncer, extra_ns)), Some(proxy)) = (through_proxy, proxy) {
             proxy.bind(instance, connection, bouncer);
             connect_ns += extra_ns;
         }

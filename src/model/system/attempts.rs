@@ -359,7 +359,7 @@ impl World {
         if j.state == JobState::InDb {
             self.reschedule_db();
         }
-        self.job_left_proxy(j.server, j.state);
+        self.job_left_proxy(j.instance, j.server, j.state);
         if j.holds_worker {
             self.instances[j.instance as usize].busy_workers -= 1;
             self.start_next_queued(j.instance);

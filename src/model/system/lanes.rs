@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 
 use super::World;
 use crate::config::model::{ServiceView, StepKind, SystemSpec};
+use crate::model::proxy::ProxyState;
 use crate::model::traffic::ArrivalProcess;
 use crate::sim::rng::{stream, Source, Stream};
 use crate::sim::time::SimTime;
@@ -43,6 +44,8 @@ pub(super) struct Lane {
     /// This service's own statistics, kept only when several services share the run
     /// (`World::stats` always has the whole system's).
     pub(super) stats: Option<Collector>,
+    /// The service's PgBouncer tier (`[proxy]`, or `[services.proxy]`), if it has one.
+    pub(super) proxy: Option<ProxyState>,
 }
 
 impl Lane {
@@ -86,6 +89,15 @@ impl Lane {
             stats: spec
                 .is_multi_service()
                 .then(|| Collector::new(spec.simulation.warmup, spec.simulation.horizon)),
+            proxy: view.proxy.map(|proxy| {
+                ProxyState::new(
+                    proxy,
+                    (first_instance + view.fleet.instances) as usize,
+                    view.steps.len(),
+                    view.transactions,
+                    rng(Source::Connects, 1),
+                )
+            }),
         }
     }
 }

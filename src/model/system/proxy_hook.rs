@@ -5,8 +5,10 @@
 //! to its close; transaction mode hands one out from a transaction's first statement to
 //! the end of its last; statement mode per statement. Only server connections take the
 //! database's connection slots. `model::proxy` keeps the bookkeeping; this module ties
-//! it to jobs, the database and the event queue. Every method here is a no-op (or the
-//! engine's old behaviour) for a model without a proxy.
+//! it to jobs, the database and the event queue. Each service (lane) has its own
+//! PgBouncer tier or none (`Lane::proxy`): a service's pools talk only to its own, and
+//! only server connections of any of them take the shared database's slots. Every
+//! method here is a no-op (or the engine's old behaviour) for a service without a proxy.
 
 use super::{Event, JobState, World, NONE};
 use crate::config::model::{FailureKind, PoolMode};
@@ -22,7 +24,8 @@ impl World {
         &mut self,
         instance: u32,
     ) -> Result<Option<(u32, f64)>, FailureKind> {
-        let Some(proxy) = self.proxy.as_mut() else {
+        let service = self.instances[instance as usize].service;
+        let Some(proxy) = self.lanes[service as usize].proxy.as_mut() else {
             if !self.db.has_free_slot() {
                 return Err(FailureKind::DbRefused);
             }
@@ -66,7 +69,8 @@ impl World {
     /// The failure a borrower sees when its pool could not grow: the proxy's refusal
     /// when the pool talks to PgBouncer, else the pool's own verdict.
     pub(super) fn refusal_cause(&self, instance: u32, kind: FailureKind) -> FailureKind {
-        match (&self.proxy, kind) {
+        let service = self.instances[instance as usize].service;
+        match (&self.lanes[service as usize].proxy, kind) {
             (Some(proxy), FailureKind::DbRefused) => proxy.refusal(instance),
             _ => kind,
         }
@@ -74,7 +78,7 @@ impl World {
 
     /// `count` connections of the instance's pool closed (0 or more).
     pub(super) fn pool_connections_closed(&mut self, instance: u32, count: u32) {
-        if self.proxy.is_none() {
+        if !self.behind_proxy(instance) {
             for _ in 0..count {
                 self.db.release_slot();
             }
@@ -85,7 +89,7 @@ impl World {
 
     /// The instance's pool was replaced (instance down): all its client connections close.
     pub(super) fn pool_replaced(&mut self, instance: u32, open: u32) {
-        if self.proxy.is_none() {
+        if !self.behind_proxy(instance) {
             self.pool_connections_closed(instance, open);
         } else {
             self.unbind_clients(instance, true);
@@ -93,8 +97,8 @@ impl World {
     }
 
     /// A connection opened for a pool that is gone (no proxy: its database slot frees).
-    pub(super) fn stale_connect_done(&mut self) {
-        if self.proxy.is_none() {
+    pub(super) fn stale_connect_done(&mut self, instance: u32) {
+        if !self.behind_proxy(instance) {
             self.db.release_slot();
         }
     }
@@ -102,7 +106,11 @@ impl World {
     /// Releases the PgBouncer side of the instance's closed client connections (of all
     /// of them when `all`): the client slot, and in session mode the server connection.
     fn unbind_clients(&mut self, instance: u32, all: bool) {
-        let proxy = self.proxy.as_mut().expect("called with a proxy");
+        let service = self.instances[instance as usize].service;
+        let proxy = self.lanes[service as usize]
+            .proxy
+            .as_mut()
+            .expect("called with a proxy");
         let pool = &self.instances[instance as usize].pool;
         let Some(map) = proxy.client_bouncer.get(instance as usize) else {
             return;
@@ -127,10 +135,14 @@ impl World {
     /// modes) needs a server connection first. Returns whether the job may run it now;
     /// otherwise it waits in its PgBouncer.
     pub(super) fn server_ready(&mut self, job: u32) -> bool {
-        let Some(proxy) = self.proxy.as_mut() else {
+        if !self.any_proxy {
+            return true;
+        }
+        let j = self.jobs[job as usize];
+        let service = self.instances[j.instance as usize].service;
+        let Some(proxy) = self.lanes[service as usize].proxy.as_mut() else {
             return true;
         };
-        let j = self.jobs[job as usize];
         if proxy.spec.pool_mode == PoolMode::Session
             || j.server != NONE
             || !proxy.begins_transaction[j.step as usize]
@@ -156,50 +168,70 @@ impl World {
         let slot = &mut self.jobs[job as usize];
         slot.state = JobState::ServerWaiting;
         slot.wait_started = self.now;
-        self.open_servers(b);
-        self.arm_proxy_timer(b);
+        self.open_servers(service, b);
+        self.arm_proxy_timer(service, b);
         false
     }
 
     /// After a statement: the last one of a transaction (every one in statement mode)
     /// gives the server connection back.
     pub(super) fn statement_finished(&mut self, job: u32) {
-        let Some(proxy) = self.proxy.as_ref() else {
+        if !self.any_proxy {
+            return;
+        }
+        let j = self.jobs[job as usize];
+        let service = self.instances[j.instance as usize].service;
+        let Some(proxy) = self.lanes[service as usize].proxy.as_ref() else {
             return;
         };
-        let j = self.jobs[job as usize];
         if j.server != NONE
             && proxy.spec.pool_mode != PoolMode::Session
             && proxy.ends_transaction[j.step as usize]
         {
             self.jobs[job as usize].server = NONE;
-            self.release_server(j.server);
+            self.release_server(service, j.server);
         }
     }
 
     /// A job ended (success, failure or abandonment): its wait or its server ends too
     /// (PgBouncer rolls an open transaction back when the client goes).
-    pub(super) fn job_left_proxy(&mut self, server: u32, state: JobState) {
+    pub(super) fn job_left_proxy(&mut self, instance: u32, server: u32, state: JobState) {
         if server == NONE {
             return;
         }
+        let service = self.instances[instance as usize].service;
         if state == JobState::ServerWaiting {
-            let proxy = self.proxy.as_mut().expect("a server implies a proxy");
+            let proxy = self.proxy_of(service);
             proxy.bouncers[server as usize].waiting -= 1;
         } else {
-            self.release_server(server);
+            self.release_server(service, server);
         }
     }
 
-    fn release_server(&mut self, b: u32) {
-        let proxy = self.proxy.as_mut().expect("a server implies a proxy");
-        proxy.active_changed(b, -1, self.now, self.stats.window);
-        self.hand_idle_server(b);
+    /// Whether the instance's pool talks to a PgBouncer (its service has a proxy).
+    fn behind_proxy(&self, instance: u32) -> bool {
+        let service = self.instances[instance as usize].service;
+        self.lanes[service as usize].proxy.is_some()
+    }
+
+    /// The PgBouncer tier of `service`, which the caller knows it has.
+    fn proxy_of(&mut self, service: u32) -> &mut ProxyState {
+        self.lanes[service as usize]
+            .proxy
+            .as_mut()
+            .expect("a server implies a proxy")
+    }
+
+    fn release_server(&mut self, service: u32, b: u32) {
+        let window = self.stats.window;
+        let now = self.now;
+        self.proxy_of(service).active_changed(b, -1, now, window);
+        self.hand_idle_server(service, b);
     }
 
     /// The oldest client still waiting in PgBouncer `b`, stale entries dropped.
-    fn oldest_server_waiter(&mut self, b: u32) -> Option<ServerWaiter> {
-        let proxy = self.proxy.as_mut()?;
+    fn oldest_server_waiter(&mut self, service: u32, b: u32) -> Option<ServerWaiter> {
+        let proxy = self.lanes[service as usize].proxy.as_mut()?;
         let bouncer = &mut proxy.bouncers[b as usize];
         while let Some(&w) = bouncer.waiters.front() {
             let j = &self.jobs[w.job as usize];
@@ -213,9 +245,12 @@ impl World {
 
     /// An idle server connection of PgBouncer `b` goes to its oldest waiter; with none, a
     /// reserve connection closes and a pool connection stays open.
-    fn hand_idle_server(&mut self, b: u32) {
-        if let Some(w) = self.oldest_server_waiter(b) {
-            let proxy = self.proxy.as_mut().expect("checked");
+    fn hand_idle_server(&mut self, service: u32, b: u32) {
+        if let Some(w) = self.oldest_server_waiter(service, b) {
+            let proxy = self.lanes[service as usize]
+                .proxy
+                .as_mut()
+                .expect("checked");
             let bouncer = &mut proxy.bouncers[b as usize];
             bouncer.waiters.pop_front();
             bouncer.waiting -= 1;
@@ -226,7 +261,10 @@ impl World {
             self.start_statement(w.job);
             return;
         }
-        let proxy = self.proxy.as_mut().expect("called with a proxy");
+        let proxy = self.lanes[service as usize]
+            .proxy
+            .as_mut()
+            .expect("called with a proxy");
         let pool_size = proxy.spec.default_pool_size;
         let bouncer = &mut proxy.bouncers[b as usize];
         if bouncer.servers > pool_size && bouncer.has_idle_server() {
@@ -237,9 +275,12 @@ impl World {
     }
 
     /// Opens server connections in PgBouncer `b` for its waiters, up to its limit now.
-    fn open_servers(&mut self, b: u32) {
-        let oldest = self.oldest_server_waiter(b).map(|w| w.since);
-        let proxy = self.proxy.as_mut().expect("called with a proxy");
+    fn open_servers(&mut self, service: u32, b: u32) {
+        let oldest = self.oldest_server_waiter(service, b).map(|w| w.since);
+        let proxy = self.lanes[service as usize]
+            .proxy
+            .as_mut()
+            .expect("called with a proxy");
         let limit = proxy.server_limit(oldest, self.now);
         let pool_size = proxy.spec.default_pool_size;
         loop {
@@ -263,24 +304,29 @@ impl World {
                 .sample_ns(&mut proxy.connect_rng);
             self.queue.schedule(
                 self.now + SimTime(round_to_u64(connect_ns)),
-                Event::ServerConnectDone { bouncer: b },
+                Event::ServerConnectDone {
+                    service,
+                    bouncer: b,
+                },
             );
         }
     }
 
-    pub(super) fn on_server_connect_done(&mut self, b: u32) {
-        let proxy = self.proxy.as_mut().expect("scheduled with a proxy");
-        proxy.bouncers[b as usize].opening -= 1;
-        self.hand_idle_server(b);
+    pub(super) fn on_server_connect_done(&mut self, service: u32, b: u32) {
+        self.proxy_of(service).bouncers[b as usize].opening -= 1;
+        self.hand_idle_server(service, b);
     }
 
     /// Keeps one timer per PgBouncer at the next moment its oldest waiter reaches the
     /// reserve timeout or query_wait_timeout.
-    fn arm_proxy_timer(&mut self, b: u32) {
-        let Some(oldest) = self.oldest_server_waiter(b) else {
+    fn arm_proxy_timer(&mut self, service: u32, b: u32) {
+        let Some(oldest) = self.oldest_server_waiter(service, b) else {
             return;
         };
-        let proxy = self.proxy.as_mut().expect("checked");
+        let proxy = self.lanes[service as usize]
+            .proxy
+            .as_mut()
+            .expect("checked");
         let spec = &proxy.spec;
         let mut due = oldest.since + spec.query_wait_timeout;
         let reserve_at = oldest.since + spec.reserve_pool_timeout;
@@ -295,29 +341,34 @@ impl World {
             return;
         }
         bouncer.timer_at = Some(due);
-        self.queue
-            .schedule_later(due, Event::ProxyTimer { bouncer: b });
+        self.queue.schedule_later(
+            due,
+            Event::ProxyTimer {
+                service,
+                bouncer: b,
+            },
+        );
     }
 
-    pub(super) fn on_proxy_timer(&mut self, b: u32) {
-        let proxy = self.proxy.as_mut().expect("scheduled with a proxy");
+    pub(super) fn on_proxy_timer(&mut self, service: u32, b: u32) {
+        let now = self.now;
+        let proxy = self.proxy_of(service);
         let bouncer = &mut proxy.bouncers[b as usize];
-        if bouncer.timer_at == Some(self.now) {
+        if bouncer.timer_at == Some(now) {
             bouncer.timer_at = None;
         }
         let timeout = proxy.spec.query_wait_timeout;
-        while let Some(w) = self.oldest_server_waiter(b) {
+        while let Some(w) = self.oldest_server_waiter(service, b) {
             if w.since + timeout > self.now {
                 break;
             }
-            let proxy = self.proxy.as_mut().expect("checked");
             if self.jobs[w.job as usize].measured {
-                proxy.wait_timeouts += 1;
+                self.proxy_of(service).wait_timeouts += 1;
             }
             // The job leaves the queue as it is freed (`job_left_proxy`).
             self.fail_job(w.job, FailureKind::ProxyWaitTimeout);
         }
-        self.open_servers(b);
-        self.arm_proxy_timer(b);
+        self.open_servers(service, b);
+        self.arm_proxy_timer(service, b);
     }
 }
