@@ -3,3 +3,4 @@
 pub mod confidence;
 pub mod series;
 pub mod summary;
+pub mod tally;

@@ -7,11 +7,9 @@
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use super::tally::{Tally, HISTOGRAM_MAX_US};
 use crate::config::model::FailureKind;
 use crate::sim::time::SimTime;
-
-/// Histograms hold microseconds up to this bound (values above are clamped).
-const HISTOGRAM_MAX_US: u64 = 24 * 3600 * 1_000_000;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct RequestCounts {
@@ -267,9 +265,9 @@ pub struct Collector {
     pub window: (SimTime, SimTime),
     pub counts: RequestCounts,
     pub failures: FailureCounts,
-    latency_us: Histogram<u64>,
+    latency_us: Tally,
     latency_sum_ns: f64,
-    pool_wait_us: Histogram<u64>,
+    pool_wait_us: Tally,
     pool_wait_sum_ns: f64,
     latency_max: SimTime,
     acquisitions_waited: u64,
@@ -283,10 +281,6 @@ pub struct Collector {
     pub diagnostics: Diagnostics,
 }
 
-fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, HISTOGRAM_MAX_US, 3).expect("static histogram bounds are valid")
-}
-
 fn to_histogram_us(duration: SimTime) -> u64 {
     (duration.0 / 1_000).clamp(1, HISTOGRAM_MAX_US)
 }
@@ -297,9 +291,9 @@ impl Collector {
             window: (warmup, horizon),
             counts: RequestCounts::default(),
             failures: FailureCounts::default(),
-            latency_us: new_histogram(),
+            latency_us: Tally::new(),
             latency_sum_ns: 0.0,
-            pool_wait_us: new_histogram(),
+            pool_wait_us: Tally::new(),
             pool_wait_sum_ns: 0.0,
             latency_max: SimTime::ZERO,
             acquisitions_waited: 0,
@@ -331,7 +325,7 @@ impl Collector {
         }
         self.latency_sum_ns += latency.0 as f64;
         self.sojourn_sum_ns += latency.0 as f64;
-        self.latency_us.saturating_record(to_histogram_us(latency));
+        self.latency_us.record(to_histogram_us(latency));
     }
 
     #[inline]
@@ -347,10 +341,10 @@ impl Collector {
         self.acquisitions += 1;
         self.pool_wait_sum_ns += waited.0 as f64;
         if waited.is_zero() {
-            self.pool_wait_us.saturating_record(0);
+            self.pool_wait_us.record(0);
         } else {
             self.acquisitions_waited += 1;
-            self.pool_wait_us.saturating_record(to_histogram_us(waited));
+            self.pool_wait_us.record(to_histogram_us(waited));
         }
     }
 
@@ -370,7 +364,7 @@ impl Collector {
                 h.value_at_quantile(q) as f64 / 1e3
             }
         };
-        let latency = &self.latency_us;
+        let latency = &self.latency_us.histogram();
         let succeeded = self.counts.succeeded as f64;
         let latency_ms = LatencyMs {
             mean: if succeeded > 0.0 {
@@ -392,10 +386,9 @@ impl Collector {
                 latency.max() as f64 / 1e3
             },
         };
-        self.diagnostics.latencies_above_range = self
-            .latency_us
-            .count_between(HISTOGRAM_MAX_US, HISTOGRAM_MAX_US);
-        let wait = &self.pool_wait_us;
+        self.diagnostics.latencies_above_range =
+            latency.count_between(HISTOGRAM_MAX_US, HISTOGRAM_MAX_US);
+        let wait = &self.pool_wait_us.histogram();
         let acquisitions = self.acquisitions as f64;
         let pool_wait_ms = PoolWaitMs {
             mean: if acquisitions > 0.0 {

@@ -96,8 +96,11 @@ impl World {
         let lane = &mut self.lanes[service as usize];
         let chosen = match self.spec.service(service as usize).fleet.balancer {
             Balancer::RoundRobin => (0..count).find_map(|_| {
-                let chosen = lane.round_robin_next % count;
-                lane.round_robin_next = (chosen + 1) % count;
+                // `%` only when the fleet shrank under the cursor: a division per
+                // request costs more than the rest of the choice.
+                let next = lane.round_robin_next;
+                let chosen = if next < count { next } else { next % count };
+                lane.round_robin_next = if chosen + 1 < count { chosen + 1 } else { 0 };
                 fleet[chosen as usize].accepting.then_some(chosen)
             }),
             Balancer::Random => {
