@@ -411,7 +411,8 @@ pub fn aggregate(experiment: &Experiment, runs: &[Run]) -> Vec<PointResult> {
             let db = &spec.database;
             let surge_instances = experiment.surge_for(instances);
             let fleet_connections = shared_connections_needed(experiment, spec);
-            let feasible = fits_the_database(spec, fleet_connections);
+            let feasible =
+                fits_the_database(spec, fleet_connections) && fits_the_proxies(experiment, spec);
             let (series, alerts, phases) = point_series(experiment, spec, point_runs);
             PointResult {
                 proxy: aggregate_proxy(&summaries, CONFIDENCE),
@@ -608,6 +609,21 @@ pub fn connections_needed(spec: &SystemSpec, surge: u32) -> u32 {
 /// Whether the database holds `fleet_connections` (`connections_needed`). An unbounded
 /// pool (go_sql max_open = 0) is not refused on paper: the database refuses its connects
 /// during the run, and those db_refused failures count against the SLO instead.
+/// Whether every PgBouncer accepts its service's client connections with every pool full
+/// during a deploy: (instances + surge) x the pool's limit <= proxy instances x
+/// `max_client_conn` (a hard limit too: PgBouncer refuses the rest). An unbounded pool
+/// is judged by the refusals in the run instead.
+pub fn fits_the_proxies(experiment: &Experiment, spec: &SystemSpec) -> bool {
+    spec.services().all(|s| {
+        let (Some(proxy), Some(per_instance)) = (s.proxy, s.pool.max_connections()) else {
+            return true;
+        };
+        let instances = s.fleet.instances + experiment.surge_for(s.fleet.instances);
+        u64::from(instances) * u64::from(per_instance)
+            <= u64::from(proxy.instances) * u64::from(proxy.max_client_conn)
+    })
+}
+
 pub fn fits_the_database(spec: &SystemSpec, fleet_connections: u32) -> bool {
     let unbounded_pool = spec
         .services()

@@ -246,3 +246,41 @@ fn a_per_service_slo_for_an_unknown_service_or_a_single_service_model_exits_2() 
         "{stderr}"
     );
 }
+
+#[test]
+fn behind_its_own_pgbouncer_the_planned_pool_is_bounded_by_max_client_conn() {
+    // b's pools connect to a PgBouncer accepting 20 client connections: with 2 instances
+    // and 1 surge, at most 20 / 3 = 6 each; b's 5 server connections and a's 30 fit the
+    // database, so size 10 is refused by PgBouncer's limit, not max_connections.
+    let proxied = model().replace(
+        "max_size = 3\nacquire_timeout = \"500ms\"\n",
+        "max_size = 3\nacquire_timeout = \"500ms\"\n[services.proxy]\npool_mode = \"transaction\"\ndefault_pool_size = 5\nmax_client_conn = 20\n",
+    );
+    assert_ne!(proxied, model());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("m.toml"), proxied).unwrap();
+    let experiment = EXPERIMENT.replace("[1, 3, 4]", "[3, 10]");
+    std::fs::write(dir.path().join("e.toml"), experiment).unwrap();
+    let (_, stdout) = sweep(dir.path(), &[]);
+    assert!(
+        stdout.contains("ceiling 6 = PgBouncer's max_client_conn"),
+        "{stdout}"
+    );
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/recommendations.json")).unwrap(),
+    )
+    .unwrap();
+    let main = &json["scenarios"][0];
+    assert_eq!(main["ceiling_limit"], "proxy_clients");
+    assert_eq!(main["ceiling_pool_size"], 6);
+    let sizes = main["sizes"].as_array().unwrap();
+    assert_eq!(sizes[0]["feasible"], true, "{main}");
+    assert_eq!(sizes[1]["feasible"], false, "{main}");
+    assert!(
+        sizes[1]["limited_by"]
+            .as_str()
+            .unwrap()
+            .contains("max_client_conn"),
+        "{main}"
+    );
+}

@@ -244,7 +244,10 @@ fn capacity_of(
     let normal = normal_level(&series.points).map(|l| series.points[l].growth);
     let (carries, limited_by) = if !feasible {
         let max = first.map_or(0, |p| p.max_connections);
-        (None, format!("database limit: needs {connections_needed} connections during a deploy, max_connections is {max}"))
+        match connections_needed > max {
+            true => (None, format!("database limit: needs {connections_needed} connections during a deploy, max_connections is {max}")),
+            false => (None, "PgBouncer's limit: the pools' client connections during a deploy exceed max_client_conn".to_string()),
+        }
     } else if !degraded {
         (
             normal,

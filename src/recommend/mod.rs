@@ -69,8 +69,11 @@ pub struct Scenario {
     pub recommended_pool_size: Option<u32>,
     /// The smallest feasible size that carries the planned growth in every condition.
     pub floor_pool_size: Option<u32>,
-    /// The largest size the database can hold (with the deploy surge connected).
+    /// The largest size the database can hold (with the deploy surge connected); behind
+    /// PgBouncer, the most client connections its instances accept.
     pub ceiling_pool_size: u32,
+    /// What sets `ceiling_pool_size`.
+    pub ceiling_limit: CeilingLimit,
     /// One sentence: why the recommendation differs from today's setting (or does not).
     pub recommendation_why: String,
     /// The current setting's capacity per condition (None: not swept).
@@ -145,7 +148,7 @@ impl Recommendations {
         };
         let recommended = match s.recommended_pool_size {
             Some(r) => format!(
-                "recommended {} = {r} ({}; floor {} for the planned {:.2}x, ceiling {} = the database limit)",
+                "recommended {} = {r} ({}; floor {} for the planned {:.2}x, ceiling {} = {})",
                 self.size_path,
                 s.sizes
                     .iter()
@@ -155,12 +158,14 @@ impl Recommendations {
                 s.floor_pool_size
                     .map_or("none".to_string(), |f| f.to_string()),
                 self.planned_growth,
-                s.ceiling_pool_size
+                s.ceiling_pool_size,
+                s.ceiling_limit.phrase()
             ),
             None => format!(
-                "no feasible {} meets the SLO (ceiling {} = the database limit)",
+                "no feasible {} meets the SLO (ceiling {} = {})",
                 self.size_path,
-                s.ceiling_pool_size
+                s.ceiling_pool_size,
+                s.ceiling_limit.phrase()
             ),
         };
         format!("{current}; {recommended}")
@@ -182,6 +187,25 @@ impl Recommendations {
                 s.current_reason.clone().unwrap_or_default()
             )),
             None => Some(s.current_reason.clone().unwrap_or_else(|| "the current setting was not evaluated".into())),
+        }
+    }
+}
+
+/// What bounds the pool size from above: the database's slots, or behind PgBouncer the
+/// client connections its instances accept (the pools' connections take no database slot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CeilingLimit {
+    MaxConnections,
+    ProxyClients,
+}
+
+impl CeilingLimit {
+    /// "the database limit", "PgBouncer's max_client_conn".
+    pub fn phrase(self) -> &'static str {
+        match self {
+            CeilingLimit::MaxConnections => "the database limit",
+            CeilingLimit::ProxyClients => "PgBouncer's max_client_conn",
         }
     }
 }
@@ -328,15 +352,23 @@ fn at_growth<'a>(points: &[&'a PointResult], growth: f64) -> Vec<&'a PointResult
 }
 
 /// Largest per-instance pool the database holds with the whole fleet (plus surge) connected.
+/// Behind PgBouncer the pools hold client connections, which take no database slot: the
+/// limit is then PgBouncer's `max_client_conn` over its instances.
 fn database_limit(experiment: &Experiment, point: &PointResult) -> u32 {
+    let fleet = (point.instances + experiment.surge_for(point.instances)).max(1);
+    let spec = &experiment.points[point.index].spec;
+    if let Some(proxy) = spec.service(experiment.focus.index).proxy {
+        let clients = u64::from(proxy.instances) * u64::from(proxy.max_client_conn);
+        return ((clients / u64::from(fleet)) as u32)
+            .saturating_sub(experiment.planned_service().pool.overflow());
+    }
     let db = &experiment.baseline.database;
     let slots = point.max_connections.saturating_sub(
         db.reserved_connections + db.other_connections + point.neighbour_connections,
     );
     // Connections past the size setting (SQLAlchemy's max_overflow) count against the
     // database too, so the largest size setting it holds is that much lower.
-    (slots / (point.instances + experiment.surge_for(point.instances)).max(1))
-        .saturating_sub(experiment.planned_service().pool.overflow())
+    (slots / fleet).saturating_sub(experiment.planned_service().pool.overflow())
 }
 
 /// The first size past the best p99 whose p99 is significantly worse (interval entirely above the best's).
@@ -612,6 +644,15 @@ fn scenario(
         recommended_pool_size: recommended,
         floor_pool_size: floor,
         ceiling_pool_size: ceiling,
+        ceiling_limit: match points.first().and_then(|p| {
+            experiment.points[p.index]
+                .spec
+                .service(experiment.focus.index)
+                .proxy
+        }) {
+            Some(_) => CeilingLimit::ProxyClients,
+            None => CeilingLimit::MaxConnections,
+        },
         recommendation_why: why,
         current,
         runway,

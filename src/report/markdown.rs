@@ -9,7 +9,9 @@ use std::fmt::Write;
 use crate::config::experiment::Experiment;
 use crate::config::model::SystemSpec;
 use crate::config::timeline::EventAction;
-use crate::recommend::{describe_capacity, AlertThresholds, Recommendations, Scenario};
+use crate::recommend::{
+    describe_capacity, AlertThresholds, CeilingLimit, Recommendations, Scenario,
+};
 use crate::sweep::PointResult;
 
 use super::charts::UNSTABLE_MARK;
@@ -65,12 +67,16 @@ fn summary(out: &mut String, experiment: &Experiment, rec: &Recommendations, s: 
         Some(r) => {
             let _ = writeln!(
                 out,
-                "- **Recommended:** `{} = {r}`: {}. Floor {} (the smallest size that carries the planned {} in every condition), ceiling {} (the most the database holds).",
+                "- **Recommended:** `{} = {r}`: {}. Floor {} (the smallest size that carries the planned {} in every condition), ceiling {} ({}).",
                 rec.size_path,
                 s.recommendation_why,
                 opt(s.floor_pool_size),
                 growth(rec.planned_growth),
-                s.ceiling_pool_size
+                s.ceiling_pool_size,
+                match s.ceiling_limit {
+                    CeilingLimit::MaxConnections => "the most the database holds",
+                    CeilingLimit::ProxyClients => "the most client connections PgBouncer accepts",
+                }
             );
         }
         None => {
@@ -108,23 +114,7 @@ fn summary(out: &mut String, experiment: &Experiment, rec: &Recommendations, s: 
         ),
     };
     let _ = writeln!(out, "- **Deploy gate (`--check`):** {planned}");
-    let neighbours = rec.other_services_connections;
-    let slots = (db.max_connections - db.reserved_connections - db.other_connections)
-        .saturating_sub(neighbours);
-    let fleet = rec.instances + rec.surge_instances;
-    let _ = writeln!(
-        out,
-        "- **Database:** max_connections {} − {} reserved − {} other{} = {slots} slots for {fleet} instances{}, so at most **{}** connections per instance with every pool full.",
-        db.max_connections,
-        db.reserved_connections,
-        db.other_connections,
-        match neighbours {
-            0 => String::new(),
-            n => format!(" − {n} for the other services' pools (with their surge)"),
-        },
-        if rec.surge_instances > 0 { format!(" (including {} surge)", rec.surge_instances) } else { String::new() },
-        slots / fleet.max(1)
-    );
+    database_line(out, experiment, rec, s);
     if db.serial > 0.0 || db.crosstalk > 0.0 {
         // Throughput min(n, cores) / (1 + serial (n-1) + crosstalk n (n-1)) rises until n reaches
         // the cores or the USL peak sqrt((1 - serial) / crosstalk), whichever comes first.
@@ -138,6 +128,37 @@ fn summary(out: &mut String, experiment: &Experiment, rec: &Recommendations, s: 
     }
     alert_summary(out, s, pool_metrics(experiment.planned_service().pool.kind));
     let _ = writeln!(out);
+}
+
+/// The summary's hard limit on the pool size: the database's slots left for these pools,
+/// or behind PgBouncer the client connections it accepts.
+fn database_line(out: &mut String, experiment: &Experiment, rec: &Recommendations, s: &Scenario) {
+    let db = &experiment.baseline.database;
+    let neighbours = rec.other_services_connections;
+    let slots = (db.max_connections - db.reserved_connections - db.other_connections)
+        .saturating_sub(neighbours);
+    let fleet = rec.instances + rec.surge_instances;
+    if s.ceiling_limit == CeilingLimit::ProxyClients {
+        let _ = writeln!(
+            out,
+            "- **Database:** the pools connect to PgBouncer, so their client connections take no database slot; PgBouncer's server connections do (see the PgBouncer section). Its `max_client_conn` lets {fleet} instances (with surge) hold at most **{}** connections each.",
+            s.ceiling_pool_size
+        );
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "- **Database:** max_connections {} − {} reserved − {} other{} = {slots} slots for {fleet} instances{}, so at most **{}** connections per instance with every pool full.",
+        db.max_connections,
+        db.reserved_connections,
+        db.other_connections,
+        match neighbours {
+            0 => String::new(),
+            n => format!(" − {n} for the other services' pools (with their surge)"),
+        },
+        if rec.surge_instances > 0 { format!(" (including {} surge)", rec.surge_instances) } else { String::new() },
+        slots / fleet.max(1)
+    );
 }
 
 /// What each pool size carries per condition, and what limits it.
