@@ -167,6 +167,8 @@ struct Job {
     state: JobState,
     request: u32,
     instance: u32,
+    /// The service (lane) of `instance`, kept here to spare the hot path a lookup.
+    service: u32,
     step: u32,
     connection: u32,
     /// The PgBouncer whose server connection the job holds or waits for (NONE: neither).

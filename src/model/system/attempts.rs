@@ -140,6 +140,7 @@ impl World {
                     state: JobState::Free,
                     request: NONE,
                     instance: 0,
+                    service: 0,
                     step: 0,
                     connection: NONE,
                     server: NONE,
@@ -163,6 +164,7 @@ impl World {
         job.state = JobState::Starting;
         job.request = request;
         job.instance = instance;
+        job.service = service as u32;
         job.step = 0;
         job.connection = NONE;
         job.server = NONE;

@@ -116,7 +116,7 @@ impl World {
     /// The service whose instance runs `job`.
     #[inline]
     pub(super) fn service_of_job(&self, job: u32) -> u32 {
-        self.instances[self.jobs[job as usize].instance as usize].service
+        self.jobs[job as usize].service
     }
 
     /// Records into the whole system's statistics and, with several services, into
