@@ -13,6 +13,7 @@ use crate::sim::time::{round_to_u64, SimTime};
 
 impl World {
     /// Notes a change of the connections in use on `instance` (`delta` of them).
+    #[inline(always)]
     pub(super) fn in_use_changed(&mut self, instance: u32, delta: i32) {
         if self.series.is_some() {
             self.interval_in_use_area +=

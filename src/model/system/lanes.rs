@@ -114,14 +114,14 @@ impl World {
     }
 
     /// The service whose instance runs `job`.
-    #[inline]
+    #[inline(always)]
     pub(super) fn service_of_job(&self, job: u32) -> u32 {
         self.jobs[job as usize].service
     }
 
     /// Records into the whole system's statistics and, with several services, into
     /// `service`'s own.
-    #[inline]
+    #[inline(always)]
     pub(super) fn record(&mut self, service: u32, record: impl Fn(&mut Collector)) {
         record(&mut self.stats);
         if let Some(own) = self.lanes[service as usize].stats.as_mut() {
@@ -130,6 +130,7 @@ impl World {
     }
 
     /// Notes a change of the requests of `service` in the system (`delta` is +1 or -1).
+    #[inline(always)]
     pub(super) fn live_changed(&mut self, service: u32, delta: i32) {
         self.live_requests = self.live_requests.wrapping_add_signed(delta);
         let now = self.now;

@@ -23,6 +23,7 @@ impl World {
         self.reschedule_db();
     }
 
+    #[inline(always)]
     pub(super) fn reschedule_db(&mut self) {
         let jobs = &self.jobs;
         let next = self.db.next_completion(self.now, |job, generation| {
