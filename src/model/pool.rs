@@ -23,7 +23,9 @@ pub enum ConnState {
 #[derive(Clone, Copy, Debug)]
 pub struct Connection {
     pub state: ConnState,
-    /// Bumped on close, so retirement events of a previous occupant are ignored.
+    /// This occupant of the slot: unique among the connections the instance's pools
+    /// opened (see `Pool::next_generation`), so retirement events of a previous
+    /// occupant, or of a pool since replaced, are ignored.
     pub generation: u32,
     pub idle_since: SimTime,
     /// Past max_lifetime while in use: close on return.
@@ -64,6 +66,10 @@ pub struct Pool {
     /// When the armed acquire-timeout timer fires, if one is armed.
     acquire_timer: Option<SimTime>,
     handoff_scheduled: bool,
+    /// The generation the next opened connection gets. A pool that replaces another
+    /// (`Pool::replacing`) continues its count, so a (slot, generation) pair names one
+    /// connection across all of an instance's pools (until 2^32 connections were opened).
+    next_generation: u32,
 }
 
 /// HikariCP retries a failed connect after 10 ms, doubling up to 5 s (docs/model.md).
@@ -90,7 +96,25 @@ impl Pool {
             last_connect_refused: false,
             acquire_timer: None,
             handoff_scheduled: false,
+            next_generation: 0,
         }
+    }
+
+    /// An empty pool with `spec` in place of `previous`, continuing its connection
+    /// generations.
+    pub fn replacing(previous: &Pool, spec: PoolSpec) -> Pool {
+        Pool {
+            next_generation: previous.next_generation,
+            ..Pool::new(spec)
+        }
+    }
+
+    /// Whether slot `index` holds the connection of `generation` (it may never have
+    /// existed in this pool, if the event naming it is from a replaced one).
+    pub fn holds(&self, index: u32, generation: u32) -> bool {
+        self.connections
+            .get(index as usize)
+            .is_some_and(|c| c.generation == generation)
     }
 
     /// Open plus opening: what the pool's limit bounds.
@@ -280,18 +304,15 @@ impl Pool {
         self.opening += 1;
         let connection = Connection {
             state: ConnState::Opening,
-            generation: 0,
+            generation: self.next_generation,
             idle_since: SimTime::ZERO,
             retire_on_return: false,
             opened_for: job,
         };
+        self.next_generation = self.next_generation.wrapping_add(1);
         match self.closed_slots.pop() {
             Some(index) => {
-                let generation = self.connections[index as usize].generation;
-                self.connections[index as usize] = Connection {
-                    generation,
-                    ..connection
-                };
+                self.connections[index as usize] = connection;
                 index
             }
             None => {
@@ -353,7 +374,6 @@ impl Pool {
             }
         }
         connection.state = ConnState::Closed;
-        connection.generation = connection.generation.wrapping_add(1);
         connection.retire_on_return = false;
         self.open -= 1;
         self.closed_slots.push(index);
@@ -379,5 +399,47 @@ impl Pool {
             SimTime(self.connect_backoff.0.saturating_mul(2)).min(CONNECT_BACKOFF_MAX)
         };
         self.connect_backoff
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool() -> Pool {
+        Pool::new(crate::validate::mm_c_pool_model(4, 100.0, 10.0, "1s", 60).pool)
+    }
+
+    #[test]
+    fn a_reused_slot_is_a_new_generation() {
+        let mut pool = pool();
+        let first = pool.begin_open();
+        pool.finish_open(first);
+        let generation = pool.connection(first).generation;
+        pool.close(first);
+        assert!(pool.holds(first, generation), "closed, not yet reused");
+        let again = pool.begin_open();
+        assert_eq!(again, first, "the closed slot is reused");
+        assert!(!pool.holds(again, generation));
+    }
+
+    #[test]
+    fn a_replacing_pool_never_holds_an_old_connection() {
+        let mut old = pool();
+        let mut named = Vec::new();
+        for _ in 0..3 {
+            let slot = old.begin_open();
+            old.finish_open(slot);
+            named.push((slot, old.connection(slot).generation));
+        }
+        let mut fresh = Pool::replacing(&old, old.spec.clone());
+        assert!(named.iter().all(|&(slot, g)| !fresh.holds(slot, g)));
+        for _ in 0..3 {
+            let slot = fresh.begin_open();
+            fresh.finish_open(slot);
+        }
+        // The same slots are in use again, by connections of later generations.
+        assert!(named.iter().all(|&(slot, g)| !fresh.holds(slot, g)));
+        assert!(fresh.holds(0, fresh.connection(0).generation));
     }
 }

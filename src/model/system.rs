@@ -81,11 +81,14 @@ enum Event {
         instance: u32,
         epoch: u32,
     },
+    /// Connection `connection` of `instance` (if still the same one: generations are
+    /// unique across the instance's pools) reaches max_lifetime. No epoch, unlike the
+    /// other pool events: three fields keep every event, and so every queue entry,
+    /// within 32 bytes.
     Retire {
         instance: u32,
         connection: u32,
         generation: u32,
-        epoch: u32,
     },
     Housekeep {
         instance: u32,
@@ -562,9 +565,8 @@ impl World {
                 instance,
                 connection,
                 generation,
-                epoch,
             } => {
-                if self.current(instance, epoch) {
+                if self.instances[instance as usize].up {
                     self.on_retire(instance, connection, generation);
                 }
             }
@@ -617,5 +619,18 @@ impl World {
             }
             Event::ProxyTimer { service, bouncer } => self.on_proxy_timer(service, bouncer),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Event;
+
+    #[test]
+    fn an_event_fits_in_16_bytes() {
+        // With its (time, sequence) key, a queue entry is then 32 bytes: the heaps move
+        // entries on every push and pop, and a 40-byte entry measured 3% slower on
+        // models/auth-service.toml. A new variant with a fourth field undoes that.
+        assert!(std::mem::size_of::<Event>() <= 16);
     }
 }

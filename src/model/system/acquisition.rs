@@ -309,7 +309,6 @@ impl World {
     }
 
     pub(super) fn on_connect_done(&mut self, instance: u32, connection: u32) {
-        let epoch = self.instances[instance as usize].epoch;
         let lane = &mut self.lanes[self.instances[instance as usize].service as usize];
         let pool = &mut self.instances[instance as usize].pool;
         let opened_for = pool.finish_open(connection);
@@ -324,7 +323,6 @@ impl World {
                     instance,
                     connection,
                     generation,
-                    epoch,
                 },
             );
         }
@@ -348,10 +346,10 @@ impl World {
 
     pub(super) fn on_retire(&mut self, instance: u32, connection: u32, generation: u32) {
         let pool = &mut self.instances[instance as usize].pool;
-        let c = pool.connection(connection);
-        if c.generation != generation {
+        if !pool.holds(connection, generation) {
             return;
         }
+        let c = pool.connection(connection);
         match c.state {
             ConnState::Idle => {
                 pool.close(connection);

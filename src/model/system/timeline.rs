@@ -175,8 +175,9 @@ impl World {
                 self.fail_job(job, FailureKind::Rejected);
             }
         }
-        let spec = self.instances[instance as usize].pool.spec.clone();
-        let old = std::mem::replace(&mut self.instances[instance as usize].pool, Pool::new(spec));
+        let current = &self.instances[instance as usize].pool;
+        let fresh = Pool::replacing(current, current.spec.clone());
+        let old = std::mem::replace(&mut self.instances[instance as usize].pool, fresh);
         self.pool_replaced(instance, old.open());
         self.in_use_changed(instance, -(old.in_use() as i32));
         let state = &mut self.instances[instance as usize];
@@ -195,7 +196,7 @@ impl World {
             return;
         }
         if let Some(pool) = pool {
-            state.pool = Pool::new(pool);
+            state.pool = Pool::replacing(&state.pool, pool);
         }
         state.up = true;
         state.accepting = true;
