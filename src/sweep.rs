@@ -21,7 +21,7 @@ use crate::stats::confidence::{estimate, Estimate};
 use crate::stats::series::{
     evaluate_alerts, mean_series, phase_stats, AlertFiring, IntervalSample, PhaseStats,
 };
-use crate::stats::summary::{ServiceSummary, Summary};
+use crate::stats::summary::{FailureCounts, ServiceSummary, Summary};
 use proxy_point::aggregate_proxy;
 pub use proxy_point::ProxyPoint;
 pub use verdict::{decision, is_decided, meets_slo, passes, replications_pass, Precision};
@@ -102,6 +102,8 @@ pub struct PointResult {
     pub phases: Vec<PhaseStats>,
     /// Database connects refused, mean per replication.
     pub db_connect_refusals: f64,
+    /// Failed requests by kind, summed over the replications (the whole system's).
+    pub failures: FailureCounts,
     /// Each service's own figures when several share the database (empty otherwise).
     pub services: Vec<ServicePoint>,
     /// PgBouncer's figures (models with a `[proxy]` only).
@@ -427,6 +429,7 @@ pub fn aggregate(experiment: &Experiment, runs: &[Run]) -> Vec<PointResult> {
                 db_connect_refusals: mean_over(&summaries, |s| {
                     s.diagnostics.db_connect_refusals as f64
                 }),
+                failures: total_failures(&summaries),
                 values: point.values.clone(),
                 pool_size: planned.pool.size_setting,
                 growth: planned.traffic.growth,
@@ -459,6 +462,15 @@ pub fn aggregate(experiment: &Experiment, runs: &[Run]) -> Vec<PointResult> {
             }
         })
         .collect()
+}
+
+/// Failed requests by kind, summed over `summaries`.
+fn total_failures(summaries: &[&Summary]) -> FailureCounts {
+    let mut total = FailureCounts::default();
+    for s in summaries {
+        total.add(&s.failures);
+    }
+    total
 }
 
 /// Mean waiters per pool in one run (Little's law: acquisitions per second per pool x mean wait).

@@ -200,7 +200,8 @@ pub(super) fn publish(
     })
 }
 
-/// The headline (or, for a timeline experiment without a pool size axis, each point's outcome).
+/// The headline; without a pool size axis, the what-if verdicts or (with a timeline) each
+/// point's outcome.
 pub(super) fn print_verdicts(
     experiment: &Experiment,
     result: &SweepResult,
@@ -214,8 +215,13 @@ pub(super) fn print_verdicts(
             ))?;
         }
     }
-    if pool_axis(experiment).is_some() || !experiment.has_timeline() {
+    if pool_axis(experiment).is_some() {
         return console::out(&format!("{}\n", rec.headline()));
+    }
+    if !experiment.has_timeline() {
+        // A what-if comparison: no pool size was swept, so there is no size to recommend.
+        let lines = crate::report::variants::verdict_lines(experiment, &result.points);
+        return console::out(&(lines.join("\n") + "\n"));
     }
     // `aggregate` keeps the experiment's point order.
     for (p, point) in result.points.iter().zip(&experiment.points) {

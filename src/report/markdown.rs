@@ -355,6 +355,8 @@ pub fn render(
     let capacity = crate::sweep::pool_axis(experiment).is_some();
     let kind = if capacity {
         "Capacity review"
+    } else if timelines.is_empty() {
+        "What-if comparison"
     } else {
         "Timeline replay"
     };
@@ -370,6 +372,8 @@ pub fn render(
     }
     if capacity {
         capacity_sections(&mut out, experiment, rec, points, charts);
+    } else if timelines.is_empty() {
+        crate::report::variants::variants_section(&mut out, experiment, points);
     }
     crate::report::proxy_section::proxy_section(&mut out, experiment, points);
     method(&mut out, experiment, points);

@@ -21,6 +21,7 @@ mod theme;
 pub mod timeline;
 pub mod timeline_chart;
 pub mod tornado;
+pub mod variants;
 
 use std::path::Path;
 

@@ -49,6 +49,35 @@ impl FailureCounts {
             FailureKind::ProxyRefused => self.proxy_refused.get_or_insert(0),
         }
     }
+    pub fn get(&self, kind: FailureKind) -> u64 {
+        match kind {
+            FailureKind::AcquireTimeout => self.acquire_timeout,
+            FailureKind::ClientTimeout => self.client_timeout,
+            FailureKind::DbRefused => self.db_refused,
+            FailureKind::Rejected => self.rejected,
+            FailureKind::RetriesExhausted => self.retries_exhausted,
+            FailureKind::BacklogFull => self.backlog_full,
+            FailureKind::ProxyWaitTimeout => self.proxy_wait_timeout.unwrap_or(0),
+            FailureKind::ProxyRefused => self.proxy_refused.unwrap_or(0),
+        }
+    }
+    /// Adds `other`'s counts (the proxy kinds stay absent unless one side has them).
+    pub fn add(&mut self, other: &FailureCounts) {
+        for kind in FailureKind::ALL
+            .into_iter()
+            .chain([FailureKind::BacklogFull])
+        {
+            let count = other.get(kind);
+            let present = match kind {
+                FailureKind::ProxyWaitTimeout => other.proxy_wait_timeout.is_some(),
+                FailureKind::ProxyRefused => other.proxy_refused.is_some(),
+                _ => true,
+            };
+            if present {
+                *self.get_mut(kind) += count;
+            }
+        }
+    }
     pub fn total(&self) -> u64 {
         self.acquire_timeout
             + self.client_timeout
