@@ -87,3 +87,28 @@ fn a_what_if_report_compares_the_variants_and_names_identical_ones() {
     );
     assert!(!stdout.contains("recommended"), "{stdout}");
 }
+
+#[test]
+fn other_axes_get_a_column_and_a_verdict_per_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let assert = sweep("what-if-cores.toml", &out, &[]).success();
+    let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        report.contains("| variant | `database.cores` | growth |"),
+        "{report}"
+    );
+    // Four rows: two variants at each number of cores.
+    for variant in ["as today", "pool of 6"] {
+        for cores in ["4", "16"] {
+            let prefix = format!("| {variant} | {cores} | 2x |");
+            assert!(report.contains(&prefix), "no row {prefix} in\n{report}");
+        }
+    }
+    for cores in ["4", "16"] {
+        let at = format!("at 2x, `database.cores` = {cores}: ");
+        assert!(stdout.contains(&at), "{at} not in\n{stdout}");
+        assert!(report.contains(&format!("- **At 2x, `database.cores` = {cores}:** ")));
+    }
+}

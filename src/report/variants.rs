@@ -102,16 +102,31 @@ pub fn variants_section(out: &mut String, experiment: &Experiment, points: &[Poi
         ms(slo.latency_p99_ms),
         percent(slo.error_rate)
     );
+    // Axes other than growth (say `database.cores`) get a column each.
+    let axes = other_axes(experiment);
+    let axis_cells = |p: &PointResult| -> String {
+        axes.iter()
+            .map(|&a| format!(" {} |", p.values[a]))
+            .collect()
+    };
     let _ = writeln!(
         out,
-        "| variant | growth | error rate (95% CI) | p99 (95% CI) | meets SLO | failures |"
+        "| variant |{} growth | error rate (95% CI) | p99 (95% CI) | meets SLO | failures |",
+        axes.iter()
+            .map(|&a| format!(" `{}` |", experiment.axes[a].path))
+            .collect::<String>()
     );
-    let _ = writeln!(out, "|---|---:|---|---|---|---|");
+    let _ = writeln!(
+        out,
+        "|---|{}---:|---|---|---|---|",
+        "---:|".repeat(axes.len())
+    );
     for p in points {
         let _ = writeln!(
             out,
-            "| {} | {}x | {} | {} | {} | {} |",
+            "| {} |{} {}x | {} | {} | {} | {} |",
             experiment.variants[p.variant].name,
+            axis_cells(p),
             p.growth,
             with_interval(&p.error_rate, percent),
             with_interval(&p.latency_p99_ms, ms),
@@ -120,8 +135,8 @@ pub fn variants_section(out: &mut String, experiment: &Experiment, points: &[Poi
         );
     }
     let _ = writeln!(out);
-    for (growth, verdict) in growth_verdicts(experiment, points) {
-        let _ = writeln!(out, "- **At {growth}x:** {verdict}.");
+    for (at, verdict) in growth_verdicts(experiment, points) {
+        let _ = writeln!(out, "- **At {at}:** {verdict}.");
     }
     for line in identical_variants(experiment, points) {
         let _ = writeln!(out, "- **Identical results:** {line}.");
@@ -133,21 +148,54 @@ pub fn variants_section(out: &mut String, experiment: &Experiment, points: &[Poi
 pub fn verdict_lines(experiment: &Experiment, points: &[PointResult]) -> Vec<String> {
     let growths = growth_verdicts(experiment, points)
         .into_iter()
-        .map(|(growth, verdict)| format!("at {growth}x: {verdict}"));
+        .map(|(at, verdict)| format!("at {at}: {verdict}"));
     let identical = identical_variants(experiment, points)
         .into_iter()
         .map(|line| format!("identical results: {line}"));
     growths.chain(identical).collect()
 }
 
-/// Per growth level (ascending): which variants meet the SLO, and the lowest error rate.
-fn growth_verdicts(experiment: &Experiment, points: &[PointResult]) -> Vec<(f64, String)> {
+/// The axes other than traffic growth, in the experiment's order.
+fn other_axes(experiment: &Experiment) -> Vec<usize> {
+    let growth = crate::sweep::growth_axis(experiment);
+    (0..experiment.axes.len())
+        .filter(|&a| Some(a) != growth)
+        .collect()
+}
+
+/// Where the variants are compared: "2.5x", or "2.5x, `database.cores` = 16" with other axes.
+fn comparison_label(experiment: &Experiment, axes: &[usize], p: &PointResult) -> String {
+    let mut label = format!("{}x", p.growth);
+    for &a in axes {
+        label.push_str(&format!(
+            ", `{}` = {}",
+            experiment.axes[a].path, p.values[a]
+        ));
+    }
+    label
+}
+
+/// Per growth level (ascending; with other axes, per combination of their values): which
+/// variants meet the SLO, and the lowest error rate. Returns (where, verdict).
+fn growth_verdicts(experiment: &Experiment, points: &[PointResult]) -> Vec<(String, String)> {
+    let axes = other_axes(experiment);
+    let key = |p: &PointResult| -> Vec<f64> {
+        std::iter::once(p.growth)
+            .chain(axes.iter().map(|&a| p.values[a]))
+            .collect()
+    };
+    let mut keys: Vec<Vec<f64>> = points.iter().map(key).collect();
+    keys.sort_by(|a, b| {
+        a.iter()
+            .zip(b)
+            .fold(std::cmp::Ordering::Equal, |o, (x, y)| {
+                o.then(x.total_cmp(y))
+            })
+    });
+    keys.dedup();
     let mut verdicts = Vec::new();
-    let mut growths: Vec<f64> = points.iter().map(|p| p.growth).collect();
-    growths.sort_by(f64::total_cmp);
-    growths.dedup();
-    for growth in growths {
-        let at: Vec<&PointResult> = points.iter().filter(|p| p.growth == growth).collect();
+    for k in keys {
+        let at: Vec<&PointResult> = points.iter().filter(|p| key(p) == k).collect();
         // Quoted: variant names may hold commas.
         let name = |p: &PointResult| format!("\"{}\"", experiment.variants[p.variant].name);
         let passing: Vec<String> = at.iter().filter(|p| p.slo_pass).map(|p| name(p)).collect();
@@ -172,7 +220,10 @@ fn growth_verdicts(experiment: &Experiment, points: &[PointResult]) -> Vec<(f64,
                 ms(p.latency_p99_ms.mean)
             )
         });
-        verdicts.push((growth, format!("{meets}{lowest}")));
+        verdicts.push((
+            comparison_label(experiment, &axes, at[0]),
+            format!("{meets}{lowest}"),
+        ));
     }
     verdicts
 }
@@ -223,7 +274,10 @@ fn identical_variants(experiment: &Experiment, points: &[PointResult]) -> Vec<St
         let failures: Vec<String> = mine
             .iter()
             .filter(|p| p.failures.total() > 0)
-            .map(|p| format!("{} at {}x", failure_mix(&p.failures), p.growth))
+            .map(|p| {
+                let at = comparison_label(experiment, &other_axes(experiment), p);
+                format!("{} at {at}", failure_mix(&p.failures))
+            })
             .collect();
         let mut line = format!(
             "{} gave the same error rate, p99 and failures at every growth level: the \
