@@ -103,7 +103,7 @@ impl Database {
 
     #[inline(always)]
     fn advance(&mut self, now: SimTime) {
-        let elapsed_ns = (now.0 - self.last_update.0) as f64;
+        let elapsed_ns = (now - self.last_update).span_ns_f64();
         if self.active_statements > 0 {
             self.virtual_work_ns += elapsed_ns * self.speed;
         }

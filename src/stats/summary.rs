@@ -270,7 +270,7 @@ impl TimeAverage {
         let start = self.since.max(window.0);
         let end = now.min(window.1);
         if end > start {
-            self.area += self.value * (end.0 - start.0) as f64;
+            self.area += self.value * (end - start).span_ns_f64();
         }
         self.value = value;
         self.since = now;
@@ -352,8 +352,8 @@ impl Collector {
         if latency > self.latency_max {
             self.latency_max = latency;
         }
-        self.latency_sum_ns += latency.0 as f64;
-        self.sojourn_sum_ns += latency.0 as f64;
+        self.latency_sum_ns += latency.span_ns_f64();
+        self.sojourn_sum_ns += latency.span_ns_f64();
         self.latency_us.record(to_histogram_us(latency));
     }
 
@@ -361,14 +361,14 @@ impl Collector {
     pub fn record_failure(&mut self, kind: FailureKind, sojourn: SimTime) {
         self.counts.failed += 1;
         *self.failures.get_mut(kind) += 1;
-        self.sojourn_sum_ns += sojourn.0 as f64;
+        self.sojourn_sum_ns += sojourn.span_ns_f64();
     }
 
     /// One acquisition attempt: `waited` is zero when a connection was idle.
     #[inline]
     pub fn record_acquisition(&mut self, waited: SimTime) {
         self.acquisitions += 1;
-        self.pool_wait_sum_ns += waited.0 as f64;
+        self.pool_wait_sum_ns += waited.span_ns_f64();
         if waited.is_zero() {
             self.pool_wait_us.record(0);
         } else {
