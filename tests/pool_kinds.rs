@@ -325,3 +325,45 @@ fn a_sweep_of_a_sqlalchemy_pool_counts_its_overflow_against_the_database() {
         "{report}"
     );
 }
+
+#[test]
+fn pgx_waits_until_the_deadline_like_erlang_c() {
+    // pgxpool has no acquire timeout: with max_conns 10 and no client deadline it is M/M/10.
+    let servers = 10;
+    let rate = 0.8 * servers as f64 / (MEAN_HOLD_MS / 1e3);
+    let pool = "kind = \"pgx\"\nmax_conns = 10\nmin_conns = 10";
+    let runs = runs(pool, rate, 20, 200);
+    assert_check(&check(
+        "pgx max_conns 10: P(wait) (Erlang C)".into(),
+        erlang_c(servers, rate * MEAN_HOLD_MS / 1e3),
+        runs.iter().map(|s| s.p_wait).collect(),
+        0.05,
+    ));
+    assert!(
+        runs.iter().all(|s| s.failures.total() == 0),
+        "nobody gives up"
+    );
+    assert!(runs
+        .iter()
+        .all(|s| s.diagnostics.peak_pool_connections <= 10));
+}
+
+#[test]
+fn lifetimes_of_go_sql_and_pgx_replace_each_connection_once_per_period() {
+    // As pool_recycle above: 5 connections kept busy for 300 s, closed every 30 s.
+    for pool in [
+        "kind = \"pgx\"\nmax_conns = 5\nmin_conns = 5\nmax_conn_lifetime = \"30s\"",
+        "kind = \"go_sql\"\nmax_open = 5\nmax_idle = 5\nconn_max_lifetime = \"30s\"",
+    ] {
+        for run in runs(pool, 400.0, 20, 300) {
+            let opened = run.diagnostics.connections_opened;
+            assert!((45..=60).contains(&opened), "{pool}: {opened} connects");
+        }
+        // Without a lifetime the 5 connections are opened once.
+        let kept = pool.split("\nmax_conn_lifetime").next().unwrap();
+        let kept = kept.split("\nconn_max_lifetime").next().unwrap();
+        for run in runs(kept, 400.0, 20, 300) {
+            assert!(run.diagnostics.connections_opened <= 5, "{kept}");
+        }
+    }
+}

@@ -370,3 +370,62 @@ fn models_without_a_proxy_report_no_proxy_fields() {
     let json = serde_json::to_string(&summary).unwrap();
     assert!(!json.contains("proxy"), "{json}");
 }
+
+#[test]
+fn the_auth_experiment_shows_when_pgbouncer_helps_and_when_it_cannot() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = Command::cargo_bin("poolsim")
+        .unwrap()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["sweep", "experiments/pgbouncer.toml", "--quiet", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let points = std::fs::read_to_string(dir.path().join("points.csv")).unwrap();
+    let mut rows = csv::Reader::from_reader(points.as_bytes());
+    let header = rows.headers().unwrap().clone();
+    let cell = |row: &csv::StringRecord, name: &str| -> String {
+        row[header.iter().position(|h| h == name).unwrap()].to_string()
+    };
+    // Server connection held per login: the mean busy server connections over throughput.
+    let mut held_ms = std::collections::HashMap::new();
+    let mut passes = std::collections::HashMap::new();
+    for row in rows.records().map(Result::unwrap) {
+        let key = (cell(&row, "variant"), cell(&row, "growth"));
+        passes.insert(key.clone(), cell(&row, "slo_pass") == "true");
+        if let Ok(busy) = cell(&row, "proxy.mean_active_server_connections.mean").parse::<f64>() {
+            let rps: f64 = cell(&row, "throughput_rps.mean").parse().unwrap();
+            held_ms.insert(key, busy / rps * 1e3);
+        }
+    }
+    let at = |variant: &str, growth: &str| (variant.to_string(), growth.to_string());
+    // bcrypt (50 ms) inside the transaction holds the server connection through it ...
+    let inside = held_ms[&at("pgbouncer, bcrypt inside the transaction", "1")];
+    assert!(
+        (50.0..62.0).contains(&inside),
+        "held {inside} ms with bcrypt inside"
+    );
+    // ... moved out, only the two statements and their round trips hold it.
+    let outside = held_ms[&at("pgbouncer, bcrypt outside", "1")];
+    assert!(outside < 10.0, "held {outside} ms with bcrypt outside");
+    // The 2.5x surge: today's pools fail; PgBouncer with a server pool near the cores holds.
+    assert!(!passes[&at("as today", "2.5")]);
+    assert!(!passes[&at("pgbouncer, bcrypt inside the transaction", "2.5")]);
+    assert!(passes[&at("pgbouncer, bcrypt outside, 16 servers", "2.5")]);
+    let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    for text in [
+        "## PgBouncer",
+        "When the proxy helps:",
+        "When it cannot: a transaction that spans application work",
+        "highest at about 8 statements running at once (8 cores",
+        // Direct rows count pool connections as the proxy rows count server connections.
+        "| as today | 1x | direct | 0.00% | 72 | 24.8 (pool connections) | 60 / 60 (pool connections) |",
+    ] {
+        assert!(report.contains(text), "report lacks {text:?}:\n{report}");
+    }
+}

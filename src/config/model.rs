@@ -125,11 +125,11 @@ impl ModelSource {
     /// first service in the top-level fields, the others in `more_services`.
     fn build_services(&self, services: Vec<ServiceTable>) -> Result<SystemSpec, InputError> {
         let mut joined: Option<SystemSpec> = None;
-        for service in services {
+        for (index, service) in services.into_iter().enumerate() {
             let name = service.name;
             let checked = deserialize_table(&self.path, &self.text, service.table)
                 .and_then(|file: ModelFile| check_model(&file, &self.path, &self.text))
-                .map_err(|e| in_service(e, &name, &self.text))?;
+                .map_err(|e| in_service(e, index, &name, &self.text))?;
             match joined.as_mut() {
                 None => {
                     let mut first = checked;

@@ -16,7 +16,7 @@ use std::path::Path;
 
 use toml::{Table, Value};
 
-use super::error::{locate_field, InputError};
+use super::error::{locate_nearest, InputError};
 
 /// The sections each service has for itself; everything else is shared.
 /// A top-level `[proxy]` is refused beside `[[services]]` by the same rule as the
@@ -145,7 +145,7 @@ fn service_table(
                 format!("service \"{name}\" has an unknown section `{key}`"),
             )
             .field(format!("services.{name}.{key}"))
-            .line(locate_field(text, "services"))
+            .line(locate_in_service(text, index, key))
             .hint(format!(
                 "a service has name, {}; the database and simulation are shared",
                 SERVICE_SECTIONS.join(", ")
@@ -159,7 +159,7 @@ fn service_table(
             format!("service \"{name}\": traffic traces are not supported in a model with [[services]] yet"),
         )
         .field(format!("services.{name}.traffic.trace"))
-        .line(locate_field(text, "services"))
+        .line(locate_in_service(text, index, "traffic.trace"))
         .hint("remove `trace` (and arrivals = \"trace\") from the service's [services.traffic]; a `profile` works"));
     }
     Ok(ServiceTable {
@@ -168,9 +168,10 @@ fn service_table(
     })
 }
 
-/// Renames an error found while checking service `name` on its own so that it points
-/// into the multi-service file: `pool.max_size` becomes `services.<name>.pool.max_size`.
-pub fn in_service(error: InputError, name: &str, text: &str) -> InputError {
+/// Renames an error found while checking service `name` (entry `index` of
+/// `[[services]]`) on its own so that it points into the multi-service file:
+/// `pool.max_size` becomes `services.<name>.pool.max_size`, at its line in that entry.
+pub fn in_service(error: InputError, index: usize, name: &str, text: &str) -> InputError {
     let Some(field) = &error.field else {
         return error;
     };
@@ -187,11 +188,39 @@ pub fn in_service(error: InputError, name: &str, text: &str) -> InputError {
         return error;
     }
     let renamed = format!("services.{name}.{field}");
-    let line = locate_field(text, "services");
+    let line = locate_in_service(text, index, field);
     InputError {
         field: Some(renamed),
         line: line.or(error.line),
         message: format!("service \"{name}\": {}", error.message),
         ..error
     }
+}
+
+/// The 1-based line of `field` (a path within one service, e.g. `traffic.rate` or
+/// `request.steps[2].transaction`) in entry `index` of `[[services]]`, or of the nearest
+/// enclosing table written there (the entry's `[[services]]` header at worst). Every
+/// entry has its own `[services.traffic]`, `[services.pool]`, ..., so the field is
+/// looked for only between the entry's header and the next header outside it.
+pub fn locate_in_service(text: &str, index: usize, field: &str) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let header = |line: &str| -> Option<String> {
+        let line = line.trim();
+        let inner = line
+            .strip_prefix("[[")
+            .and_then(|h| h.split("]]").next())
+            .or_else(|| line.strip_prefix('[').and_then(|h| h.split(']').next()))?;
+        Some(inner.trim().to_string())
+    };
+    let entries: Vec<usize> = (0..lines.len())
+        .filter(|&i| {
+            lines[i].trim().starts_with("[[") && header(lines[i]).as_deref() == Some("services")
+        })
+        .collect();
+    let start = *entries.get(index)?;
+    let end = (start + 1..lines.len())
+        .find(|&i| header(lines[i]).is_some_and(|h| h == "services" || !h.starts_with("services.")))
+        .unwrap_or(lines.len());
+    let span = lines[start..end].join("\n");
+    locate_nearest(&span, &format!("services.{field}")).map(|line| start + line)
 }

@@ -125,7 +125,11 @@ pub fn proxy_section(out: &mut String, experiment: &Experiment, points: &[PointR
         "Server connections are PgBouncer's connections to PostgreSQL (they count against \
          `max_connections`); the pools behind it hold client connections, which do not. \
          \"Held per request\" is the mean server connections in use divided by the \
-         throughput: how long each successful request kept a server connection.\n"
+         throughput: how long each successful request kept a server connection. \
+         \"Peak / pool\" is the most server connections open at once over PgBouncer's \
+         `default_pool_size` x instances; on a direct row, the most pool connections open \
+         at once over instances x each pool's limit (other clients' connections left out \
+         of both).\n"
     );
     let _ = writeln!(
         out,
@@ -141,13 +145,21 @@ pub fn proxy_section(out: &mut String, experiment: &Experiment, points: &[PointR
         let p99 = format!("{:.0}", p.latency_p99_ms.mean);
         match &p.proxy {
             None => {
+                // Pool connections, as the proxy rows count server connections: the
+                // database's peak less the other clients', over what the pools may open.
+                let spec = &experiment.points[p.index].spec;
+                let peak = p
+                    .peak_db_connections
+                    .saturating_sub(spec.database.other_connections);
+                let pools = spec.pool.max_connections().map_or_else(
+                    || "unlimited".to_string(),
+                    |each| (u64::from(each) * u64::from(p.instances)).to_string(),
+                );
                 let _ = writeln!(
                     out,
-                    "| {variant} | {}x | direct | {error} | {p99} | {:.1} (pool connections) | {} / {} | | | | |",
+                    "| {variant} | {}x | direct | {error} | {p99} | {:.1} (pool connections) | {peak} / {pools} (pool connections) | | | | |",
                     p.growth,
                     p.pool_utilization.mean * f64::from(p.pool_size * p.instances),
-                    p.peak_db_connections,
-                    p.fleet_connections,
                 );
             }
             Some(x) => {
@@ -171,6 +183,8 @@ pub fn proxy_section(out: &mut String, experiment: &Experiment, points: &[PointR
             }
         }
     }
+    let db = &experiment.baseline.database;
+    let peak = crate::analytic::usl_peak_concurrency(db.serial, db.crosstalk).min(db.cores as f64);
     let _ = writeln!(
         out,
         "\nWhen the proxy helps: in transaction (or statement) mode a server connection is \
@@ -181,7 +195,15 @@ pub fn proxy_section(out: &mut String, experiment: &Experiment, points: &[PointR
          inside the login transaction) holds its server connection through that work, \
          exactly as a direct pool connection was held, so the server pool saturates where \
          the direct pools did; in session mode every open client connection pins a server \
-         connection. Moving the work out of the transaction is what shortens the hold.\n"
+         connection. Moving the work out of the transaction is what shortens the hold. \
+         Nor can it add database capacity: the database's throughput is highest at about \
+         {peak:.0} statements running at once ({} cores, USL serial {} and crosstalk {}), \
+         so once transactions are short a server pool well above that lets more \
+         statements in than the cores serve, each slows down and holds its server \
+         connection longer, and under a surge the pool saturates with the database; a \
+         `default_pool_size` near that number, plus the round trips' share, queues the \
+         excess in PgBouncer instead.\n",
+        db.cores, db.serial, db.crosstalk,
     );
 }
 

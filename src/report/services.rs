@@ -51,6 +51,11 @@ pub fn services_section(out: &mut String, plan: &ServicePlan) {
     );
     let _ = writeln!(
         out,
+        "The split simulates every service at exactly {:.2}x. The recommendations below judge the swept service only at the sweep's growth levels, and a size carries a level only if it met the SLO there, so when {:.2}x falls between two levels their floor can be larger than that service's share here.\n",
+        plan.planned_factor, plan.planned_factor
+    );
+    let _ = writeln!(
+        out,
         "Each service's traffic grown alone (the others at the model's traffic):\n"
     );
     let _ = writeln!(
@@ -81,6 +86,10 @@ pub fn services_section(out: &mut String, plan: &ServicePlan) {
             e.db_connect_refusals
         );
     }
+    let _ = writeln!(
+        out,
+        "\nDatabase cores busy is the mean over the replications at that growth. A service misses its SLO when the upper end of a 95% interval over the replications does, so one replication whose backlog ran away (retrograde throughput under USL contention) is enough, even with the cores well below busy on average."
+    );
     match &plan.exhausts_first {
         Some(name) => {
             let _ = writeln!(
