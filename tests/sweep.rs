@@ -291,3 +291,57 @@ fn sweeps_of_models_with_events_aggregate_series_per_variant() {
         "points.csv names the variant"
     );
 }
+
+#[test]
+fn the_p99_table_marks_exactly_the_sizes_the_database_cannot_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    sweep("small.toml", dir.path(), &[]).success();
+    let mut reader = csv::Reader::from_path(dir.path().join("points.csv")).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (size, growth, feasible) = (col("pool_size"), col("growth"), col("feasible"));
+    // Keyed by (size, growth's bits): growth reads 1.25 in points.csv and 1.25x in the report.
+    let bits = |text: &str| text.parse::<f64>().unwrap().to_bits();
+    let feasible_at: BTreeMap<(u32, u64), bool> = reader
+        .records()
+        .map(|r| r.unwrap())
+        .map(|r| {
+            let key = (r[size].parse().unwrap(), bits(&r[growth]));
+            (key, &r[feasible] == "true")
+        })
+        .collect();
+    assert!(
+        feasible_at.values().any(|f| !f),
+        "the fixture sweeps infeasible sizes"
+    );
+    assert!(feasible_at.values().any(|f| *f));
+    let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(report.contains("✗DB marks a size the database cannot hold"));
+    let table = report
+        .split("### p99 latency of successful requests")
+        .nth(1)
+        .unwrap();
+    let mut lines = table.lines().filter(|l| l.starts_with('|'));
+    let sizes: Vec<u32> = lines
+        .next()
+        .unwrap()
+        .split('|')
+        .skip(2)
+        .filter_map(|c| c.trim().parse().ok())
+        .collect();
+    let mut cells = 0;
+    for row in lines.skip(1).take_while(|l| l.contains('x')) {
+        let columns: Vec<&str> = row.split('|').map(str::trim).collect();
+        let growth = columns[1].trim_end_matches('x');
+        for (size, cell) in sizes.iter().zip(&columns[2..]) {
+            let feasible = feasible_at[&(*size, bits(growth))];
+            assert_eq!(
+                cell.contains("✗DB"),
+                !feasible,
+                "size {size} at {growth}x: {cell}"
+            );
+            cells += 1;
+        }
+    }
+    assert_eq!(cells, feasible_at.len(), "every point has a cell");
+}

@@ -516,16 +516,23 @@ fn capacity_sections(
         Some(_) => "each point's replications (adaptive: see Method)".to_string(),
         None => format!("{} replications", experiment.replications),
     };
-    let _ = writeln!(out_inner, "Each cell is the mean over {over}; ✓ means the upper 95% confidence bounds of p99 and error rate are both within the SLO.\n");
+    // An infeasible size fails whatever it measured: say why, as the heat map's DB does.
+    let infeasible_note = if in_scenario.iter().any(|p| !p.feasible) {
+        "; ✗DB marks a size the database cannot hold with every pool full (the deploy surge included): it fails on max_connections, however good its simulated figures"
+    } else {
+        ""
+    };
+    let _ = writeln!(out_inner, "Each cell is the mean over {over}; ✓ means the upper 95% confidence bounds of p99 and error rate are both within the SLO{infeasible_note}.\n");
     matrix(
         out_inner,
         "p99 latency of successful requests",
         &in_scenario,
         |p| {
             format!(
-                "{} {}{}",
+                "{} {}{}{}",
                 ms(p.latency_p99_ms.mean),
                 if p.slo_pass { "✓" } else { "✗" },
+                if p.feasible { "" } else { "DB" },
                 if p.unstable_runs > 0 {
                     UNSTABLE_MARK
                 } else {
