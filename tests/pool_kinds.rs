@@ -146,23 +146,13 @@ fn sqlalchemy_without_overflow_waits_like_erlang_c() {
     let servers = 10;
     let rate = 0.8 * servers as f64 / (MEAN_HOLD_MS / 1e3);
     let pool = "kind = \"sqlalchemy\"\npool_size = 10\nmax_overflow = 0\npool_timeout = \"1h\"";
-    let runs = runs(pool, rate, 20, 200);
-    let load = rate * MEAN_HOLD_MS / 1e3;
-    assert_check(&check(
-        "SQLAlchemy pool_size 10, no overflow: P(wait) (Erlang C)".into(),
-        erlang_c(servers, load),
-        runs.iter().map(|s| s.p_wait).collect(),
-        0.05,
-    ));
+    let runs = waits_like_m_m_10(pool, "SQLAlchemy pool_size 10, no overflow");
     assert_check(&check(
         "SQLAlchemy pool_size 10, no overflow: mean wait ms".into(),
         mm_c_mean_wait(servers, rate, MEAN_HOLD_MS / 1e3) * 1e3,
         runs.iter().map(|s| s.pool_wait_ms.mean).collect(),
         0.10,
     ));
-    assert!(runs
-        .iter()
-        .all(|s| s.diagnostics.peak_pool_connections <= 10));
 }
 
 #[test]
@@ -180,20 +170,36 @@ fn sqlalchemy_with_zero_pool_timeout_loses_like_erlang_b() {
 
 #[test]
 fn node_pg_waits_forever_like_erlang_c() {
+    // idleTimeoutMillis 0 keeps the pool full, as in M/M/c.
+    waits_like_m_m_10(
+        "kind = \"node_pg\"\nidleTimeoutMillis = 0",
+        "node-pg max 10",
+    );
+}
+
+/// A pool of 10 with no acquire timeout at 80% load is M/M/10: the probability of
+/// waiting matches Erlang C, nobody gives up, and the pool never exceeds its 10.
+/// Returns the runs for the caller's own checks.
+fn waits_like_m_m_10(pool: &str, label: &str) -> Vec<Summary> {
     let servers = 10;
     let rate = 0.8 * servers as f64 / (MEAN_HOLD_MS / 1e3);
-    // idleTimeoutMillis 0 keeps the pool full, as in M/M/c.
-    let runs = runs("kind = \"node_pg\"\nidleTimeoutMillis = 0", rate, 20, 200);
+    let runs = runs(pool, rate, 20, 200);
     assert_check(&check(
-        "node-pg max 10: P(wait) (Erlang C)".into(),
+        format!("{label}: P(wait) (Erlang C)"),
         erlang_c(servers, rate * MEAN_HOLD_MS / 1e3),
         runs.iter().map(|s| s.p_wait).collect(),
         0.05,
     ));
     assert!(
         runs.iter().all(|s| s.failures.total() == 0),
-        "nobody gives up"
+        "{label}: nobody gives up"
     );
+    assert!(
+        runs.iter()
+            .all(|s| s.diagnostics.peak_pool_connections <= servers),
+        "{label}: within its limit"
+    );
+    runs
 }
 
 #[test]
@@ -329,23 +335,10 @@ fn a_sweep_of_a_sqlalchemy_pool_counts_its_overflow_against_the_database() {
 #[test]
 fn pgx_waits_until_the_deadline_like_erlang_c() {
     // pgxpool has no acquire timeout: with max_conns 10 and no client deadline it is M/M/10.
-    let servers = 10;
-    let rate = 0.8 * servers as f64 / (MEAN_HOLD_MS / 1e3);
-    let pool = "kind = \"pgx\"\nmax_conns = 10\nmin_conns = 10";
-    let runs = runs(pool, rate, 20, 200);
-    assert_check(&check(
-        "pgx max_conns 10: P(wait) (Erlang C)".into(),
-        erlang_c(servers, rate * MEAN_HOLD_MS / 1e3),
-        runs.iter().map(|s| s.p_wait).collect(),
-        0.05,
-    ));
-    assert!(
-        runs.iter().all(|s| s.failures.total() == 0),
-        "nobody gives up"
+    waits_like_m_m_10(
+        "kind = \"pgx\"\nmax_conns = 10\nmin_conns = 10",
+        "pgx max_conns 10",
     );
-    assert!(runs
-        .iter()
-        .all(|s| s.diagnostics.peak_pool_connections <= 10));
 }
 
 #[test]
