@@ -425,8 +425,26 @@ fn the_auth_experiment_shows_when_pgbouncer_helps_and_when_it_cannot() {
         "highest at about 8 statements running at once (8 cores",
         // Direct rows count pool connections as the proxy rows count server connections.
         "| as today | 1x | direct | 0.00% | 72 | 24.8 (pool connections) | 60 / 60 (pool connections) |",
+        // The model's path as written, folded: not experiments/../models/...
+        "- Model `models/auth-service.toml`:",
     ] {
         assert!(report.contains(text), "report lacks {text:?}:\n{report}");
+    }
+    // stdout has a pgbouncer line per proxy row of the report, with the same numbers.
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let rows: Vec<Vec<&str>> = report
+        .lines()
+        .filter(|l| l.starts_with("| pgbouncer") && l.contains(" | transaction | "))
+        .map(|l| l.trim_matches('|').split(" | ").map(str::trim).collect())
+        .collect();
+    assert_eq!(rows.len(), 9, "{report}");
+    for c in rows {
+        let (peak, pool) = c[6].split_once(" / ").unwrap();
+        let line = format!(
+            "pgbouncer \"{}\" at {}: {} mode, server connections in use {} (peak {peak} of pool {pool}), held {} ms per request, waited {} (mean {} ms), proxy failures {}, client connects refused {} per run\n",
+            c[0], c[1], c[2], c[5], c[7], c[8], c[9], c[10], c[11]
+        );
+        assert!(stdout.contains(&line), "stdout lacks {line:?}:\n{stdout}");
     }
 }
 

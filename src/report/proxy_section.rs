@@ -159,6 +159,85 @@ fn refusal_cause(service: ServiceView) -> String {
     }
 }
 
+/// One point's PgBouncer figures as the report's tables print them; `sweep`'s stdout
+/// lines print the same strings, so the two cannot disagree.
+struct ProxyRow {
+    mode: String,
+    active: String,
+    peak: u32,
+    pool: u32,
+    /// Server connection held per successful request; empty when nothing succeeded.
+    held_ms: String,
+    waited: String,
+    wait_ms: String,
+    failures: String,
+    refused: String,
+}
+
+impl ProxyRow {
+    fn of(x: &ProxyPoint, throughput_rps: f64) -> ProxyRow {
+        let active = x.mean_active_server_connections.mean;
+        let held_ms = active / throughput_rps * 1e3;
+        ProxyRow {
+            mode: x.pool_mode.clone(),
+            active: format!("{active:.1}"),
+            peak: x.peak_server_connections,
+            pool: x.server_pool_capacity,
+            held_ms: if held_ms.is_finite() {
+                format!("{held_ms:.1}")
+            } else {
+                String::new()
+            },
+            waited: format!("{:.1}%", x.p_wait.mean * 100.0),
+            wait_ms: format!("{:.1}", x.wait_mean_ms.mean),
+            failures: format!("{:.0}", x.wait_timeout_failures + x.refused_failures),
+            refused: format!("{:.0}", x.refused_connects),
+        }
+    }
+
+    /// The stdout line of `sweep` for this row.
+    fn line(&self, label: &str) -> String {
+        format!(
+            "pgbouncer {label}: {} mode, server connections in use {} (peak {} of pool {}), held {} ms per request, waited {} (mean {} ms), proxy failures {}, client connects refused {} per run",
+            self.mode, self.active, self.peak, self.pool,
+            if self.held_ms.is_empty() { "-" } else { &self.held_ms },
+            self.waited, self.wait_ms, self.failures, self.refused
+        )
+    }
+}
+
+/// `sweep`'s stdout lines about PgBouncer: one per point and proxy (a service's own, or
+/// the model's), with the numbers of the report's PgBouncer tables. Empty without one.
+pub fn proxy_verdict_lines(experiment: &Experiment, points: &[PointResult]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for p in points {
+        let variant = experiment
+            .variants
+            .get(p.variant)
+            .map_or("", |v| v.name.as_str());
+        let label = |service: Option<&str>| {
+            let mut at = if variant.is_empty() {
+                String::new()
+            } else {
+                format!("\"{variant}\" ")
+            };
+            if let Some(name) = service {
+                at.push_str(&format!("service {name} "));
+            }
+            at + &format!("at {}x", p.growth)
+        };
+        if let Some(x) = &p.proxy {
+            lines.push(ProxyRow::of(x, p.throughput_rps.mean).line(&label(None)));
+        }
+        for s in &p.services {
+            if let Some(x) = &s.proxy {
+                lines.push(ProxyRow::of(x, s.throughput_rps.mean).line(&label(Some(&s.name))));
+            }
+        }
+    }
+    lines
+}
+
 /// What the report's "client connects refused" column counts.
 const REFUSED: &str = "\"Client connects refused\" counts the pools' connects PgBouncer \
     turned away (at instances x `max_client_conn`, or in session mode for want of a \
@@ -215,23 +294,11 @@ pub fn proxy_section(out: &mut String, experiment: &Experiment, points: &[PointR
                 );
             }
             Some(x) => {
-                let active = x.mean_active_server_connections.mean;
-                let held_ms = if p.throughput_rps.mean > 0.0 {
-                    active / p.throughput_rps.mean * 1e3
-                } else {
-                    f64::NAN
-                };
+                let r = ProxyRow::of(x, p.throughput_rps.mean);
                 let _ = writeln!(
                     out,
-                    "| {variant} | {}x | {} | {error} | {p99} | {active:.1} | {} / {} | {held_ms:.1} | {:.1}% | {:.1} | {:.0} | {:.0} |",
-                    p.growth,
-                    x.pool_mode,
-                    x.peak_server_connections,
-                    x.server_pool_capacity,
-                    x.p_wait.mean * 100.0,
-                    x.wait_mean_ms.mean,
-                    x.wait_timeout_failures + x.refused_failures,
-                    x.refused_connects,
+                    "| {variant} | {}x | {} | {error} | {p99} | {} | {} / {} | {} | {} | {} | {} | {} |",
+                    p.growth, r.mode, r.active, r.peak, r.pool, r.held_ms, r.waited, r.wait_ms, r.failures, r.refused,
                 );
             }
         }
@@ -291,23 +358,16 @@ fn service_proxy_section(out: &mut String, experiment: &Experiment, points: &[Po
             .map_or("", |v| v.name.as_str());
         for s in &p.services {
             let Some(x) = &s.proxy else { continue };
-            let active = x.mean_active_server_connections.mean;
-            let held_ms = active / s.throughput_rps.mean * 1e3;
+            let r = ProxyRow::of(x, s.throughput_rps.mean);
             let _ = writeln!(
                 out,
-                "| {variant} | {}x | {} | {} | {:.2}% | {:.0} | {active:.1} | {} / {} | {} | {:.1}% | {:.1} | {:.0} | {:.0} |",
+                "| {variant} | {}x | {} | {} | {:.2}% | {:.0} | {} | {} / {} | {} | {} | {} | {} | {} |",
                 p.growth,
                 s.name,
-                x.pool_mode,
+                r.mode,
                 s.error_rate.mean * 100.0,
                 s.latency_p99_ms.mean,
-                x.peak_server_connections,
-                x.server_pool_capacity,
-                if held_ms.is_finite() { format!("{held_ms:.1}") } else { String::new() },
-                x.p_wait.mean * 100.0,
-                x.wait_mean_ms.mean,
-                x.wait_timeout_failures + x.refused_failures,
-                x.refused_connects,
+                r.active, r.peak, r.pool, r.held_ms, r.waited, r.wait_ms, r.failures, r.refused,
             );
         }
     }
