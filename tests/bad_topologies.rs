@@ -61,6 +61,17 @@ const CASES: &[Case] = &[
         says: &["120 server connections", "<= 97"],
     },
     Case {
+        name: "services-proxies-together-above-max-connections",
+        field: "services.billing.proxy.default_pool_size",
+        at: ("default_pool_size = 60", 1),
+        says: &[
+            "auth: 1 instance(s) x (default_pool_size 60 + reserve_pool_size 0) = 60",
+            "billing: 1 instance(s) x (default_pool_size 60 + reserve_pool_size 0) = 60",
+            "together 120 server connections, but max_connections 100 leaves 97",
+            "sum to <= 97 (\"billing\" fits 37 beside the 60",
+        ],
+    },
+    Case {
         name: "services-pool-kind-unknown",
         field: "services.billing.pool.kind",
         at: ("kind = \"sqlalchmy\"", 0),

@@ -425,9 +425,140 @@ fn the_auth_experiment_shows_when_pgbouncer_helps_and_when_it_cannot() {
         "highest at about 8 statements running at once (8 cores",
         // Direct rows count pool connections as the proxy rows count server connections.
         "| as today | 1x | direct | 0.00% | 72 | 24.8 (pool connections) | 60 / 60 (pool connections) |",
+        // The model's path as written, folded: not experiments/../models/...
+        "- Model `models/auth-service.toml`:",
     ] {
         assert!(report.contains(text), "report lacks {text:?}:\n{report}");
     }
+    // stdout has a pgbouncer line per proxy row of the report, with the same numbers.
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let rows: Vec<Vec<&str>> = report
+        .lines()
+        .filter(|l| l.starts_with("| pgbouncer") && l.contains(" | transaction | "))
+        .map(|l| l.trim_matches('|').split(" | ").map(str::trim).collect())
+        .collect();
+    assert_eq!(rows.len(), 9, "{report}");
+    for c in rows {
+        let (peak, pool) = c[6].split_once(" / ").unwrap();
+        let line = format!(
+            "pgbouncer \"{}\" at {}: {} mode, server connections in use {} (peak {peak} of pool {pool}), held {} ms per request, waited {} (mean {} ms), proxy failures {}, client connects refused {} per run\n",
+            c[0], c[1], c[2], c[5], c[7], c[8], c[9], c[10], c[11]
+        );
+        assert!(stdout.contains(&line), "stdout lacks {line:?}:\n{stdout}");
+    }
+}
+
+/// The auth service behind one PgBouncer (transaction mode, 60 server connections) with
+/// six fixed-size pools of 40, against `max_client_conn`.
+fn auth_behind_pgbouncer(max_client_conn: u32) -> Vec<String> {
+    [
+        format!("proxy={{pool_mode=\"transaction\",default_pool_size=60,max_client_conn={max_client_conn}}}"),
+        "pool.max_size=40".into(),
+        "simulation.horizon=\"2m\"".into(),
+        "simulation.warmup=\"30s\"".into(),
+    ]
+    .into_iter()
+    .flat_map(|set| ["--set".to_string(), set])
+    .collect()
+}
+
+#[test]
+fn client_connects_refused_at_max_client_conn_show_in_run_even_without_failures() {
+    let run = |max_client_conn: u32, json: bool| -> String {
+        let output = Command::cargo_bin("poolsim")
+            .unwrap()
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["run", "models/auth-service.toml", "--quiet"])
+            .args(auth_behind_pgbouncer(max_client_conn))
+            .args(if json {
+                &["--format", "json"][..]
+            } else {
+                &[][..]
+            })
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    // 6 x 40 = 240 client connections against PgBouncer's default 100: the pools stay
+    // short, yet 100 connections carry the load, so no request fails.
+    let table = run(100, false);
+    let line = table.lines().find(|l| l.contains("pgbouncer")).unwrap();
+    assert!(line.contains("proxy_refused 0"), "{line}");
+    assert!(!line.contains("client connects refused 0"), "{line}");
+    assert!(
+        line.contains("(the pools may open 6 x 40 = 240 client connections; 1 PgBouncer(s) x max_client_conn 100 accept 100)"),
+        "{line}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&run(100, true)).unwrap();
+    assert!(
+        json["proxy"]["refused_connects"].as_u64().unwrap() > 0,
+        "{json}"
+    );
+    // With room for every pool's connections PgBouncer refuses none.
+    let roomy = run(500, false);
+    assert!(roomy.contains("; client connects refused 0\n"), "{roomy}");
+    let json: serde_json::Value = serde_json::from_str(&run(500, true)).unwrap();
+    assert_eq!(json["proxy"]["refused_connects"], 0);
+}
+
+#[test]
+fn client_connects_refused_show_in_points_csv_and_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/auth-service.toml");
+    let variant = |name: &str, max_client_conn: u32| {
+        format!("[[variants]]\nname = \"{name}\"\nset = {{ proxy = {{ pool_mode = \"transaction\", default_pool_size = 60, max_client_conn = {max_client_conn} }}, \"pool.max_size\" = 40 }}\n")
+    };
+    let experiment = format!(
+        "model = {:?}\nreplications = 2\n[simulation]\nhorizon = \"2m\"\nwarmup = \"30s\"\n[sweep]\n\"traffic.growth\" = [1.0]\n[slo]\nlatency_p99 = \"300ms\"\nerror_rate = 0.001\n[output]\ncharts = []\n{}{}",
+        model.display().to_string(),
+        variant("default max_client_conn", 100),
+        variant("max_client_conn 500", 500),
+    );
+    let file = dir.path().join("clients.toml");
+    std::fs::write(&file, experiment).unwrap();
+    let out = dir.path().join("out");
+    let run = Command::cargo_bin("poolsim")
+        .unwrap()
+        .args(["sweep", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let points = std::fs::read_to_string(out.join("points.csv")).unwrap();
+    let mut rows = csv::Reader::from_reader(points.as_bytes());
+    let column = rows
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "proxy.refused_connects")
+        .expect("points.csv has proxy.refused_connects");
+    let refused: Vec<f64> = rows
+        .records()
+        .map(|r| r.unwrap()[column].parse().unwrap())
+        .collect();
+    assert!(refused[0] > 0.0 && refused[1] == 0.0, "{refused:?}");
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        report.contains("| client connects refused per run |"),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!("| 0 | {:.0} |\n", refused[0])),
+        "{report}"
+    );
+    // The two variants serve the same requests, but max_client_conn came into play.
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(!stdout.contains("never came into play"), "{stdout}");
 }
 
 /// The auth service behind one PgBouncer (transaction mode, 60 server connections) with

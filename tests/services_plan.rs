@@ -2,7 +2,8 @@
 //! size is swept (the planned service): the headline, `--check`, recommendations.json,
 //! points.csv and report.md all name `services.<name>.pool.max_size`, read that service's
 //! setting, leave room in the database for the other services' pools, and say that
-//! deploys are not simulated there.
+//! deploys are not simulated there. The connection-budget split ("a 8, b 8: 16 of 57
+//! slots") gives two identical services the same share and a busier one a larger share.
 
 use std::path::Path;
 
@@ -282,5 +283,98 @@ fn behind_its_own_pgbouncer_the_planned_pool_is_bounded_by_max_client_conn() {
             .unwrap()
             .contains("max_client_conn"),
         "{main}"
+    );
+}
+
+/// Two services `a` and `b` on one database, each 2 instances with pools of 10 and
+/// `rate_a` / `rate_b` requests per second, and an experiment sweeping `a`'s pool.
+fn pair(rate_a: u32, rate_b: u32) -> (String, &'static str) {
+    let service = |name: &str, rate: u32| {
+        format!(
+            r#"
+[[services]]
+name = "{name}"
+[services.traffic]
+rate = {rate}
+[services.request]
+[[services.request.steps]]
+name = "read"
+kind = "db"
+time = {{ dist = "exponential", mean = "8ms" }}
+[[services.request.steps]]
+name = "render"
+kind = "app"
+time = {{ dist = "gamma", mean = "5ms", cv = 0.5 }}
+[services.client]
+timeout = "2s"
+[services.fleet]
+instances = 2
+[services.pool]
+max_size = 10
+acquire_timeout = "500ms"
+"#
+        )
+    };
+    let model = format!(
+        "name = \"pair\"\n{}{}\n[database]\nmax_connections = 60\nreserved_connections = 3\ncores = 8\n[simulation]\nhorizon = \"40s\"\nwarmup = \"10s\"\nseed = 7\n",
+        service("a", rate_a),
+        service("b", rate_b)
+    );
+    let experiment = r#"
+model = "m.toml"
+replications = 2
+[sweep]
+"services.a.pool.max_size" = [2, 4, 6]
+[slo]
+latency_p99 = "100ms"
+error_rate = 0.01
+"#;
+    (model, experiment)
+}
+
+/// The stdout split line's connections per service, e.g. "a 8, b 8: 16 of 57 slots"
+/// gives [("a", 8), ("b", 8)]; every service must have a size meeting the SLO.
+fn budget_split(rate_a: u32, rate_b: u32) -> (Vec<(String, u32)>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, experiment) = pair(rate_a, rate_b);
+    std::fs::write(dir.path().join("m.toml"), model).unwrap();
+    std::fs::write(dir.path().join("e.toml"), experiment).unwrap();
+    let (_, stdout) = sweep(dir.path(), &[]);
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("connection budget: "))
+        .unwrap_or_else(|| panic!("no connection budget line:\n{stdout}"))
+        .to_string();
+    let (shares, _) = line.split_once(": ").unwrap();
+    let parsed = shares
+        .split(", ")
+        .map(|part| {
+            assert!(!part.contains("no size meets"), "{line}");
+            let mut words = part.split_whitespace();
+            let name = words.next().unwrap().to_string();
+            (name, words.next().unwrap().parse().unwrap())
+        })
+        .collect();
+    (parsed, line)
+}
+
+#[test]
+fn identical_services_get_the_same_share_of_the_connection_budget_and_unequal_ones_do_not() {
+    // 2 instances x 100 req/s each x 8 ms statements: each pool needs a few connections.
+    let (same, line) = budget_split(200, 200);
+    assert_eq!(same.len(), 2, "{line}");
+    assert_eq!(
+        same[0].1, same[1].1,
+        "identical services, unequal shares: {line}"
+    );
+    assert!(
+        same[0].1 > 2,
+        "the split should size a pool above the minimum: {line}"
+    );
+    // The check can fail: b with a quarter of a's traffic needs a smaller share.
+    let (unequal, line) = budget_split(200, 50);
+    assert!(
+        unequal[0].1 > unequal[1].1,
+        "a busier service, same share: {line}"
     );
 }

@@ -207,6 +207,20 @@ pub(super) fn print_verdicts(
     result: &SweepResult,
     rec: &Recommendations,
 ) -> std::io::Result<()> {
+    print_main_verdicts(experiment, result, rec)?;
+    let proxy = crate::report::proxy_section::proxy_verdict_lines(experiment, &result.points);
+    if proxy.is_empty() {
+        return Ok(());
+    }
+    console::out(&(proxy.join("\n") + "\n"))
+}
+
+/// The verdicts without PgBouncer's lines (`print_verdicts` adds those).
+fn print_main_verdicts(
+    experiment: &Experiment,
+    result: &SweepResult,
+    rec: &Recommendations,
+) -> std::io::Result<()> {
     if let Some(plan) = &rec.services {
         console::out(&format!("connection budget: {}\n", plan.split_line()))?;
         if let Some(first) = &plan.exhausts_first {

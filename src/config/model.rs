@@ -13,6 +13,7 @@ use super::check_pool::resolve_pool_alias;
 use super::check_timeline::{check_timeline, TimelineSections};
 use super::error::InputError;
 use super::overrides::set_path;
+use super::proxy::check_shared_server_pools;
 pub use super::proxy::{PoolMode, ProxySection, ProxySpec, Transaction};
 pub use super::sections::*;
 use super::services::{in_service, service_tables, ServiceTable};
@@ -139,6 +140,13 @@ impl ModelSource {
                 Some(spec) => spec.more_services.push(checked.into_service(name)),
             }
         }
-        Ok(joined.expect("service_tables returns at least one service"))
+        let spec = joined.expect("service_tables returns at least one service");
+        let pools: Vec<(usize, &str, &ProxySpec)> = spec
+            .services()
+            .enumerate()
+            .filter_map(|(index, s)| Some((index, s.name, s.proxy?)))
+            .collect();
+        check_shared_server_pools(&self.path, &self.text, &spec.database, &pools)?;
+        Ok(spec)
     }
 }

@@ -220,16 +220,87 @@ pub fn check_proxy(cx: &ProxyContext, section: &ProxySection) -> Result<ProxySpe
         server_connect_time,
         instances: section.instances,
     };
-    let servers = spec.max_server_connections();
     let database = cx.database;
-    let available = u64::from(database.slots_for_fleet());
-    if servers > available {
-        return Err(err(path, text, "proxy.default_pool_size", format!("the PgBouncer server pools can never fit the database: {} instance(s) x (default_pool_size {} + reserve_pool_size {}) = {servers} server connections, but max_connections {} leaves {available} after reserved ({}) and other ({}) connections", spec.instances, spec.default_pool_size, spec.reserve_pool_size, database.max_connections, database.reserved_connections, database.other_connections), &format!("lower default_pool_size (or reserve_pool_size, or proxy.instances) so that instances x (default_pool_size + reserve_pool_size) <= {available}, or raise database.max_connections")));
+    if let Some((servers, available)) = server_pools_overflow(database, [&spec]) {
+        return Err(err(path, text, "proxy.default_pool_size", format!("the PgBouncer server pools can never fit the database: {} = {servers} server connections, but {}", pool_arithmetic(&spec), slots_left(database, available)), &format!("lower default_pool_size (or reserve_pool_size, or proxy.instances) so that instances x (default_pool_size + reserve_pool_size) <= {available}, or raise database.max_connections")));
     }
     if pool_mode == PoolMode::Statement {
         refuse_multi_statement_transactions(cx)?;
     }
     Ok(spec)
+}
+
+/// The server connections `pools` hold at most together and the slots the database
+/// leaves the fleet, when the former exceed the latter. One rule for one PgBouncer
+/// (`check_proxy`) and for several services' PgBouncers over one database
+/// (`check_shared_server_pools`): each pool counts instances x (default_pool_size +
+/// reserve_pool_size), against max_connections less reserved and other connections.
+fn server_pools_overflow<'a>(
+    database: &DatabaseSpec,
+    pools: impl IntoIterator<Item = &'a ProxySpec>,
+) -> Option<(u64, u64)> {
+    let servers: u64 = pools
+        .into_iter()
+        .map(ProxySpec::max_server_connections)
+        .sum();
+    let available = u64::from(database.slots_for_fleet());
+    (servers > available).then_some((servers, available))
+}
+
+/// "2 instance(s) x (default_pool_size 60 + reserve_pool_size 0)": one pool's count.
+fn pool_arithmetic(spec: &ProxySpec) -> String {
+    format!(
+        "{} instance(s) x (default_pool_size {} + reserve_pool_size {})",
+        spec.instances, spec.default_pool_size, spec.reserve_pool_size
+    )
+}
+
+/// "max_connections 100 leaves 97 after reserved (3) and other (0) connections".
+fn slots_left(database: &DatabaseSpec, available: u64) -> String {
+    format!(
+        "max_connections {} leaves {available} after reserved ({}) and other ({}) connections",
+        database.max_connections, database.reserved_connections, database.other_connections
+    )
+}
+
+/// Several services' PgBouncers over one database: their server pools together must
+/// fit it, as one PgBouncer's must (each fitting alone is checked with its service).
+/// `pools` are (index in `[[services]]`, name, proxy) in file order; the error points
+/// at the `default_pool_size` of the first pool that no longer fits beside those before it.
+pub fn check_shared_server_pools(
+    path: &Path,
+    text: &str,
+    database: &DatabaseSpec,
+    pools: &[(usize, &str, &ProxySpec)],
+) -> Result<(), InputError> {
+    let Some((servers, available)) = server_pools_overflow(database, pools.iter().map(|p| p.2))
+    else {
+        return Ok(());
+    };
+    let mut before = 0;
+    let mut culprit = pools[pools.len() - 1];
+    for &pool in pools {
+        if before + pool.2.max_server_connections() > available {
+            culprit = pool;
+            break;
+        }
+        before += pool.2.max_server_connections();
+    }
+    let (index, name, _) = culprit;
+    let terms: Vec<String> = pools
+        .iter()
+        .map(|(_, name, spec)| {
+            format!(
+                "{name}: {} = {}",
+                pool_arithmetic(spec),
+                spec.max_server_connections()
+            )
+        })
+        .collect();
+    Err(InputError::new(path, format!("the services' PgBouncer server pools can never fit the database together: {}; together {servers} server connections, but {}", terms.join("; "), slots_left(database, available)))
+        .field(format!("services.{name}.proxy.default_pool_size"))
+        .line(super::services::locate_in_service(text, index, "proxy.default_pool_size"))
+        .hint(format!("the proxies' server pools share max_connections: lower default_pool_size (or reserve_pool_size, or proxy.instances) so that the services' instances x (default_pool_size + reserve_pool_size) sum to <= {available} (\"{name}\" fits {} beside the {before} of the services before it), or raise database.max_connections", available - before)))
 }
 
 /// PgBouncer's statement mode refuses transactions of several statements.

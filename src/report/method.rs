@@ -35,6 +35,31 @@ pub(super) fn unstable_note(out: &mut String, experiment: &Experiment, points: &
     );
 }
 
+/// `path` with `.` dropped and each `name/..` folded, on the text alone (no file needs to
+/// exist, no link is followed): `experiments/../models/auth.toml` is `models/auth.toml`.
+/// A `..` with nothing left to fold (`../x`, or above the root) stays as written.
+pub(crate) fn lexically_normal(path: &std::path::Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let mut parts: Vec<Component> = Vec::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => match parts.last() {
+                Some(Component::Normal(_)) => {
+                    parts.pop();
+                }
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => parts.push(part),
+            },
+            _ => parts.push(part),
+        }
+    }
+    if parts.is_empty() {
+        return std::path::PathBuf::from(".");
+    }
+    parts.iter().collect()
+}
+
 pub(super) fn method(out: &mut String, experiment: &Experiment, points: &[PointResult]) {
     let b = &experiment.baseline;
     let planned = experiment.planned_service();
@@ -55,7 +80,7 @@ pub(super) fn method(out: &mut String, experiment: &Experiment, points: &[PointR
     let _ = writeln!(
         out,
         "- Model `{}`: {service}{} instances, {pool}, database {} cores, max_connections {}.",
-        experiment.model.path.display(),
+        lexically_normal(&experiment.model.path).display(),
         planned.fleet.instances,
         b.database.cores,
         b.database.max_connections
@@ -123,4 +148,25 @@ fn adaptive_replications(out: &mut String, experiment: &Experiment, points: &[Po
             open.join("; ")
         ),
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lexically_normal;
+    use std::path::Path;
+
+    #[test]
+    fn folds_dot_and_dot_dot_on_the_text() {
+        let normal = |p: &str| lexically_normal(Path::new(p)).display().to_string();
+        assert_eq!(
+            normal("experiments/../models/auth-service.toml"),
+            "models/auth-service.toml"
+        );
+        assert_eq!(normal("./a/./b/../c.toml"), "a/c.toml");
+        assert_eq!(normal("../models/x.toml"), "../models/x.toml");
+        assert_eq!(normal("a/../../x.toml"), "../x.toml");
+        assert_eq!(normal("/srv/../etc/x.toml"), "/etc/x.toml");
+        assert_eq!(normal("/../x.toml"), "/x.toml");
+        assert_eq!(normal("a/.."), ".");
+    }
 }

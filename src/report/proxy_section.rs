@@ -7,6 +7,7 @@
 use std::fmt::Write;
 
 use crate::config::experiment::Experiment;
+use crate::config::model::{PoolMode, ServiceView};
 use crate::stats::summary::Summary;
 use crate::sweep::{PointResult, ProxyPoint};
 
@@ -67,7 +68,12 @@ fn prefixed_proxy_columns(
         }
     }
     header.extend(
-        ["wait_timeout_failures", "refused_failures"].map(|field| format!("{prefix}.{field}")),
+        [
+            "wait_timeout_failures",
+            "refused_failures",
+            "refused_connects",
+        ]
+        .map(|field| format!("{prefix}.{field}")),
     );
     let rows = proxies
         .iter()
@@ -86,7 +92,11 @@ fn prefixed_proxy_columns(
                 ] {
                     row.extend([number(e.mean), number(e.lo), number(e.hi)]);
                 }
-                row.extend([number(x.wait_timeout_failures), number(x.refused_failures)]);
+                row.extend([
+                    number(x.wait_timeout_failures),
+                    number(x.refused_failures),
+                    number(x.refused_connects),
+                ]);
                 row
             }
         })
@@ -94,13 +104,16 @@ fn prefixed_proxy_columns(
     Some((header, rows))
 }
 
-/// The `pgbouncer` line of `run`'s table (nothing without a proxy).
-pub fn proxy_run_line(s: &Summary) -> Option<String> {
+/// The `pgbouncer` line of `run`'s table for `service` (nothing without a proxy). It
+/// ends with the client connects PgBouncer refused: pools larger than `max_client_conn`
+/// allows never reach their size, which no failure shows while the connections they got
+/// keep up, so the count is given, and when it is not zero, why.
+pub fn proxy_run_line(s: &Summary, service: ServiceView) -> Option<String> {
     let p = s.proxy.as_ref()?;
     let ms = |v: f64| format!("{v:.1}");
     let pct = |v: f64| format!("{:.1}%", v * 100.0);
     Some(format!(
-                "{} mode: server connections in use mean {:.1}, open peak {} of pool {}; waited {} (mean {} ms, p99 {} ms); failures: proxy_wait_timeout {}  proxy_refused {}",
+                "{} mode: server connections in use mean {:.1}, open peak {} of pool {}; waited {} (mean {} ms, p99 {} ms); failures: proxy_wait_timeout {}  proxy_refused {}; client connects refused {}{}",
                 p.pool_mode,
                 p.mean_active_server_connections,
                 p.peak_server_connections,
@@ -109,9 +122,127 @@ pub fn proxy_run_line(s: &Summary) -> Option<String> {
                 ms(p.wait_mean_ms),
                 ms(p.wait_p99_ms),
                 s.failures.proxy_wait_timeout.unwrap_or(0),
-                s.failures.proxy_refused.unwrap_or(0)
+                s.failures.proxy_refused.unwrap_or(0),
+                p.refused_connects,
+                if p.refused_connects == 0 { String::new() } else { refusal_cause(service) },
     ))
 }
+
+/// Why PgBouncer refused client connects: the pools may open more client connections
+/// than its instances accept, or (session mode) no server connection was free.
+fn refusal_cause(service: ServiceView) -> String {
+    let Some(proxy) = service.proxy else {
+        return String::new();
+    };
+    let accepted = u64::from(proxy.instances) * u64::from(proxy.max_client_conn);
+    let instances = service.fleet.instances;
+    let wanted = service
+        .pool
+        .max_connections()
+        .map(|each| (each, u64::from(instances) * u64::from(each)));
+    match wanted {
+        Some((each, total)) if total > accepted => format!(
+            " (the pools may open {instances} x {each} = {total} client connections; {} PgBouncer(s) x max_client_conn {} accept {accepted})",
+            proxy.instances, proxy.max_client_conn
+        ),
+        None => format!(
+            " (the pools' size is unlimited; {} PgBouncer(s) x max_client_conn {} accept {accepted})",
+            proxy.instances, proxy.max_client_conn
+        ),
+        _ if proxy.pool_mode == PoolMode::Session => {
+            " (session mode: no server connection was free for a new client connection)".into()
+        }
+        _ => format!(
+            " (at max_client_conn {} x {} PgBouncer(s))",
+            proxy.max_client_conn, proxy.instances
+        ),
+    }
+}
+
+/// One point's PgBouncer figures as the report's tables print them; `sweep`'s stdout
+/// lines print the same strings, so the two cannot disagree.
+struct ProxyRow {
+    mode: String,
+    active: String,
+    peak: u32,
+    pool: u32,
+    /// Server connection held per successful request; empty when nothing succeeded.
+    held_ms: String,
+    waited: String,
+    wait_ms: String,
+    failures: String,
+    refused: String,
+}
+
+impl ProxyRow {
+    fn of(x: &ProxyPoint, throughput_rps: f64) -> ProxyRow {
+        let active = x.mean_active_server_connections.mean;
+        let held_ms = active / throughput_rps * 1e3;
+        ProxyRow {
+            mode: x.pool_mode.clone(),
+            active: format!("{active:.1}"),
+            peak: x.peak_server_connections,
+            pool: x.server_pool_capacity,
+            held_ms: if held_ms.is_finite() {
+                format!("{held_ms:.1}")
+            } else {
+                String::new()
+            },
+            waited: format!("{:.1}%", x.p_wait.mean * 100.0),
+            wait_ms: format!("{:.1}", x.wait_mean_ms.mean),
+            failures: format!("{:.0}", x.wait_timeout_failures + x.refused_failures),
+            refused: format!("{:.0}", x.refused_connects),
+        }
+    }
+
+    /// The stdout line of `sweep` for this row.
+    fn line(&self, label: &str) -> String {
+        format!(
+            "pgbouncer {label}: {} mode, server connections in use {} (peak {} of pool {}), held {} ms per request, waited {} (mean {} ms), proxy failures {}, client connects refused {} per run",
+            self.mode, self.active, self.peak, self.pool,
+            if self.held_ms.is_empty() { "-" } else { &self.held_ms },
+            self.waited, self.wait_ms, self.failures, self.refused
+        )
+    }
+}
+
+/// `sweep`'s stdout lines about PgBouncer: one per point and proxy (a service's own, or
+/// the model's), with the numbers of the report's PgBouncer tables. Empty without one.
+pub fn proxy_verdict_lines(experiment: &Experiment, points: &[PointResult]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for p in points {
+        let variant = experiment
+            .variants
+            .get(p.variant)
+            .map_or("", |v| v.name.as_str());
+        let label = |service: Option<&str>| {
+            let mut at = if variant.is_empty() {
+                String::new()
+            } else {
+                format!("\"{variant}\" ")
+            };
+            if let Some(name) = service {
+                at.push_str(&format!("service {name} "));
+            }
+            at + &format!("at {}x", p.growth)
+        };
+        if let Some(x) = &p.proxy {
+            lines.push(ProxyRow::of(x, p.throughput_rps.mean).line(&label(None)));
+        }
+        for s in &p.services {
+            if let Some(x) = &s.proxy {
+                lines.push(ProxyRow::of(x, s.throughput_rps.mean).line(&label(Some(&s.name))));
+            }
+        }
+    }
+    lines
+}
+
+/// What the report's "client connects refused" column counts.
+const REFUSED: &str = "\"Client connects refused\" counts the pools' connects PgBouncer \
+    turned away (at instances x `max_client_conn`, or in session mode for want of a \
+    server connection), retries included: pools larger than `max_client_conn` allows \
+    never reach their size, which shows here even when no request fails.";
 
 /// The report's PgBouncer section (nothing when no point has a proxy).
 pub fn proxy_section(out: &mut String, experiment: &Experiment, points: &[PointResult]) {
@@ -129,13 +260,13 @@ pub fn proxy_section(out: &mut String, experiment: &Experiment, points: &[PointR
          \"Peak / pool\" is the most server connections open at once over PgBouncer's \
          `default_pool_size` x instances; on a direct row, the most pool connections open \
          at once over instances x each pool's limit (other clients' connections left out \
-         of both).\n"
+         of both). {REFUSED}\n"
     );
     let _ = writeln!(
         out,
-        "| variant | growth | mode | error rate | p99 ms | server connections in use (mean) | peak / pool | held per request ms | waited in PgBouncer | mean wait ms | proxy failures per run |"
+        "| variant | growth | mode | error rate | p99 ms | server connections in use (mean) | peak / pool | held per request ms | waited in PgBouncer | mean wait ms | proxy failures per run | client connects refused per run |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|");
     for p in points {
         let variant = experiment
             .variants
@@ -157,28 +288,17 @@ pub fn proxy_section(out: &mut String, experiment: &Experiment, points: &[PointR
                 );
                 let _ = writeln!(
                     out,
-                    "| {variant} | {}x | direct | {error} | {p99} | {:.1} (pool connections) | {peak} / {pools} (pool connections) | | | | |",
+                    "| {variant} | {}x | direct | {error} | {p99} | {:.1} (pool connections) | {peak} / {pools} (pool connections) | | | | | |",
                     p.growth,
                     p.pool_utilization.mean * f64::from(p.pool_size * p.instances),
                 );
             }
             Some(x) => {
-                let active = x.mean_active_server_connections.mean;
-                let held_ms = if p.throughput_rps.mean > 0.0 {
-                    active / p.throughput_rps.mean * 1e3
-                } else {
-                    f64::NAN
-                };
+                let r = ProxyRow::of(x, p.throughput_rps.mean);
                 let _ = writeln!(
                     out,
-                    "| {variant} | {}x | {} | {error} | {p99} | {active:.1} | {} / {} | {held_ms:.1} | {:.1}% | {:.1} | {:.0} |",
-                    p.growth,
-                    x.pool_mode,
-                    x.peak_server_connections,
-                    x.server_pool_capacity,
-                    x.p_wait.mean * 100.0,
-                    x.wait_mean_ms.mean,
-                    x.wait_timeout_failures + x.refused_failures,
+                    "| {variant} | {}x | {} | {error} | {p99} | {} | {} / {} | {} | {} | {} | {} | {} |",
+                    p.growth, r.mode, r.active, r.peak, r.pool, r.held_ms, r.waited, r.wait_ms, r.failures, r.refused,
                 );
             }
         }
@@ -224,13 +344,13 @@ fn service_proxy_section(out: &mut String, experiment: &Experiment, points: &[Po
         "Each service with its own `[services.proxy]` talks to its own PgBouncer pool; only \
          its server connections count against the shared database's `max_connections`, \
          not the client connections of its pools. \"Held per request\" is the mean server \
-         connections in use divided by the service's throughput.\n"
+         connections in use divided by the service's throughput. {REFUSED}\n"
     );
     let _ = writeln!(
         out,
-        "| variant | growth | service | mode | error rate | p99 ms | server connections in use (mean) | peak / pool | held per request ms | waited in PgBouncer | mean wait ms | proxy failures per run |"
+        "| variant | growth | service | mode | error rate | p99 ms | server connections in use (mean) | peak / pool | held per request ms | waited in PgBouncer | mean wait ms | proxy failures per run | client connects refused per run |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for p in points {
         let variant = experiment
             .variants
@@ -238,22 +358,16 @@ fn service_proxy_section(out: &mut String, experiment: &Experiment, points: &[Po
             .map_or("", |v| v.name.as_str());
         for s in &p.services {
             let Some(x) = &s.proxy else { continue };
-            let active = x.mean_active_server_connections.mean;
-            let held_ms = active / s.throughput_rps.mean * 1e3;
+            let r = ProxyRow::of(x, s.throughput_rps.mean);
             let _ = writeln!(
                 out,
-                "| {variant} | {}x | {} | {} | {:.2}% | {:.0} | {active:.1} | {} / {} | {} | {:.1}% | {:.1} | {:.0} |",
+                "| {variant} | {}x | {} | {} | {:.2}% | {:.0} | {} | {} / {} | {} | {} | {} | {} | {} |",
                 p.growth,
                 s.name,
-                x.pool_mode,
+                r.mode,
                 s.error_rate.mean * 100.0,
                 s.latency_p99_ms.mean,
-                x.peak_server_connections,
-                x.server_pool_capacity,
-                if held_ms.is_finite() { format!("{held_ms:.1}") } else { String::new() },
-                x.p_wait.mean * 100.0,
-                x.wait_mean_ms.mean,
-                x.wait_timeout_failures + x.refused_failures,
+                r.active, r.peak, r.pool, r.held_ms, r.waited, r.wait_ms, r.failures, r.refused,
             );
         }
     }

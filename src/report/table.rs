@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use crate::config::duration::format_duration;
 use crate::config::model::{PoolKind, SystemSpec};
+use crate::report::proxy_section::proxy_run_line;
 use crate::stats::summary::Summary;
 
 fn ms(value: f64) -> String {
@@ -120,7 +121,7 @@ pub fn render(spec: &SystemSpec, replication: u32, summary: &Summary) -> String 
             format!("{} events in {:.2} s wall", s.events_processed, s.wall_seconds),
         ),
     ];
-    rows.extend(crate::report::proxy_section::proxy_run_line(s).map(|l| ("pgbouncer", l)));
+    rows.extend(proxy_run_line(s, spec.service(0)).map(|l| ("pgbouncer", l)));
     for (label, value) in rows {
         let _ = writeln!(out, "  {label:<16}{value}");
     }
@@ -174,7 +175,7 @@ fn write_services(out: &mut String, spec: &SystemSpec, s: &Summary) {
             o.diagnostics.peak_pool_connections,
             o.failures.db_refused,
         );
-        if let Some(line) = crate::report::proxy_section::proxy_run_line(o) {
+        if let Some(line) = proxy_run_line(o, service) {
             let _ = writeln!(out, "  {:<16}pgbouncer {line}", "");
         }
     }

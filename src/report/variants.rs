@@ -229,11 +229,20 @@ fn growth_verdicts(experiment: &Experiment, points: &[PointResult]) -> Vec<(Stri
 }
 
 /// Whether two points' results are the same to the bit (so their runs behaved alike).
+/// PgBouncer's refused client connects count too: pools cut short by `max_client_conn`
+/// can serve the same requests, yet the setting came into play.
 fn same_results(a: &PointResult, b: &PointResult) -> bool {
+    let refused = |p: &PointResult| -> Vec<Option<u64>> {
+        std::iter::once(&p.proxy)
+            .chain(p.services.iter().map(|s| &s.proxy))
+            .map(|x| x.as_ref().map(|x| x.refused_connects.to_bits()))
+            .collect()
+    };
     a.error_rate.mean.to_bits() == b.error_rate.mean.to_bits()
         && a.latency_p99_ms.mean.to_bits() == b.latency_p99_ms.mean.to_bits()
         && a.throughput_rps.mean.to_bits() == b.throughput_rps.mean.to_bits()
         && a.failures == b.failures
+        && refused(a) == refused(b)
 }
 
 /// One sentence per group of variants whose results were identical at every growth

@@ -23,6 +23,10 @@ pub struct ProxyPoint {
     /// Failures as `proxy_wait_timeout` and `proxy_refused`, mean per replication.
     pub wait_timeout_failures: f64,
     pub refused_failures: f64,
+    /// Client connects PgBouncer refused (at `max_client_conn`, or in session mode for
+    /// want of a server connection), mean per replication: pools that never reach
+    /// their size show here even when no request fails.
+    pub refused_connects: f64,
 }
 
 /// Aggregates the replications' proxy figures, or `None` when the model has no proxy.
@@ -50,5 +54,8 @@ pub fn aggregate_proxy(summaries: &[&Summary], confidence: f64) -> Option<ProxyP
             s.failures.proxy_wait_timeout.unwrap_or(0) as f64
         }),
         refused_failures: mean_over(summaries, |s| s.failures.proxy_refused.unwrap_or(0) as f64),
+        refused_connects: mean_over(summaries, |s| {
+            s.proxy.as_ref().map_or(0.0, |p| p.refused_connects as f64)
+        }),
     })
 }
