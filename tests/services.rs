@@ -284,11 +284,23 @@ fn bad_service_input_exits_2_with_the_fix() {
     assert!(err.contains("top-level [proxy] and [[services]]"), "{err}");
     assert!(err.contains("[services.proxy]"), "{err}");
 
-    let events = format!("{good}\n[[events]]\nat = \"1m\"\nlabel = \"x\"\naction = \"db_slowdown\"\nfactor = 2.0\nduration = \"1m\"\n");
+    // Events aimed at one service's instances, and alerts, are refused (tests/services_events.rs
+    // has the shared events that work).
+    let events = format!("{good}\n[[events]]\nat = \"1m\"\nkind = \"instance_down\"\ninstance = 0\nduration = \"1m\"\n");
     let (code, err) = run_exit(&events, &[]);
     assert_eq!(code, 2, "{err}");
+    assert!(err.contains("events[0].kind"), "{err}");
     assert!(
-        err.contains("not supported in a model with [[services]]"),
+        err.contains("`instance_down` events are not supported in a model with [[services]]"),
+        "{err}"
+    );
+    assert!(err.contains("use db_slowdown or traffic"), "{err}");
+    let alerts =
+        format!("{good}\n[[alerts]]\nname = \"p\"\nmetric = \"pool.pending\"\nabove = 1\n");
+    let (code, err) = run_exit(&alerts, &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("`alerts` is not supported in a model with [[services]]"),
         "{err}"
     );
 }

@@ -222,7 +222,15 @@ fn print_main_verdicts(
     rec: &Recommendations,
 ) -> std::io::Result<()> {
     if let Some(plan) = &rec.services {
-        console::out(&format!("connection budget: {}\n", plan.split_line()))?;
+        let steady = if plan.events_left_out > 0 {
+            " (steady state, without the model's events)"
+        } else {
+            ""
+        };
+        console::out(&format!(
+            "connection budget{steady}: {}\n",
+            plan.split_line()
+        ))?;
         if let Some(first) = &plan.exhausts_first {
             console::out(&format!(
                 "{first}'s growth exhausts the shared database first\n"

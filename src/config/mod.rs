@@ -20,6 +20,7 @@ pub mod proxy;
 pub mod proxy_spec;
 pub mod sections;
 pub mod services;
+pub mod shared_events;
 pub mod spec;
 pub mod sweep_values;
 pub mod timeline;

@@ -17,6 +17,7 @@ use super::proxy::check_shared_server_pools;
 pub use super::proxy::{PoolMode, ProxySection, ProxySpec, Transaction};
 pub use super::sections::*;
 use super::services::{in_service, service_tables, ServiceTable};
+use super::shared_events::shared_events;
 pub use super::spec::*;
 pub use super::toml_input::{deserialize_table, parse_toml};
 
@@ -86,7 +87,8 @@ impl ModelSource {
             })?;
         }
         if let Some(services) = service_tables(&self.path, &self.text, &table)? {
-            return self.build_services(services);
+            let events = shared_events(&self.path, &self.text, &table)?;
+            return self.build_services(services, &events);
         }
         let file: ModelFile = deserialize_table(&self.path, &self.text, table.clone())?;
         let mut spec = check_model(&file, &self.path, &self.text)?;
@@ -124,7 +126,11 @@ impl ModelSource {
 
     /// Checks each `[[services]]` entry as a model of its own and joins them: the
     /// first service in the top-level fields, the others in `more_services`.
-    fn build_services(&self, services: Vec<ServiceTable>) -> Result<SystemSpec, InputError> {
+    fn build_services(
+        &self,
+        services: Vec<ServiceTable>,
+        events: &[EventSection],
+    ) -> Result<SystemSpec, InputError> {
         let mut joined: Option<SystemSpec> = None;
         for (index, service) in services.into_iter().enumerate() {
             let name = service.name;
@@ -140,7 +146,23 @@ impl ModelSource {
                 Some(spec) => spec.more_services.push(checked.into_service(name)),
             }
         }
-        let spec = joined.expect("service_tables returns at least one service");
+        let mut spec = joined.expect("service_tables returns at least one service");
+        // Only shared events reach here (`shared_events`): none changes the model, so
+        // none needs the model as an event leaves it.
+        let no_changes = |_: &[(String, toml::Value)]| -> Result<SystemSpec, InputError> {
+            Err(InputError::new(
+                &self.path,
+                "a multi-service model's events cannot change settings".to_string(),
+            ))
+        };
+        let instances = spec.services().map(|s| s.fleet.instances).sum();
+        let sections = TimelineSections {
+            events,
+            alerts: &[],
+            autoscale: None,
+            trace: None,
+        };
+        spec.timeline = check_timeline(&self.path, &self.text, sections, instances, &no_changes)?;
         let pools: Vec<(usize, &str, &ProxySpec)> = spec
             .services()
             .enumerate()

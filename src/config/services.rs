@@ -7,9 +7,11 @@
 //! is an ordinary single-service model file, so it goes through exactly the checks and
 //! defaults of `check_model`, and its errors are renamed to `services.<name>.<field>`.
 //! The first service becomes the `SystemSpec`'s top-level fields and the others its
-//! `more_services` (see `spec::ServiceSpec` for why). Timeline sections (events,
-//! alerts, autoscaling, traffic traces) are refused in multi-service models for now: which
-//! service an event or an alert meant would have to be said first.
+//! `more_services` (see `spec::ServiceSpec` for why). Of the timeline, the events that
+//! mean the same for every service are shared: `db_slowdown` (the one database slows)
+//! and `traffic` (every service's rate rises by the factor). Events aimed at one service's
+//! instances or settings, alerts, autoscaling and traffic traces are refused in
+//! multi-service models for now: which service they meant would have to be said first.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -25,7 +27,7 @@ use super::error::{locate_nearest, InputError};
 pub const SERVICE_SECTIONS: [&str; 6] = ["traffic", "request", "client", "fleet", "pool", "proxy"];
 
 /// Sections a multi-service model may not have yet, with the reason.
-const TIMELINE_SECTIONS: [&str; 3] = ["events", "alerts", "autoscale"];
+const TIMELINE_SECTIONS: [&str; 2] = ["alerts", "autoscale"];
 
 /// One `[[services]]` entry as a single-service model table: the service's own
 /// sections over the model's shared ones.
@@ -88,6 +90,8 @@ pub fn service_tables(
     }
     let mut shared = table.clone();
     shared.remove("services");
+    // The events are the whole model's (`shared_events::shared_events`), not each service's.
+    shared.remove("events");
     let mut seen = BTreeSet::new();
     let mut tables = Vec::new();
     for (index, entry) in entries.iter().enumerate() {
@@ -181,6 +185,7 @@ pub fn in_service(error: InputError, index: usize, name: &str, text: &str) -> In
         "name",
         "description",
         "uncertainty",
+        "events",
     ]
     .iter()
     .any(|s| field == s || field.starts_with(&format!("{s}.")));

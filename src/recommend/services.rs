@@ -115,6 +115,8 @@ pub struct ServicePlan {
     /// The service whose growth exhausts the shared database first (least growth, ties in
     /// model order), if any does.
     pub exhausts_first: Option<String>,
+    /// The model's timeline events, left out of the split's runs (see `base_overrides`).
+    pub events_left_out: usize,
 }
 
 impl ServicePlan {
@@ -138,14 +140,20 @@ impl ServicePlan {
 }
 
 /// The overrides every simulation here starts from: the experiment's own (simulation,
-/// seed, `--set`), without the swept values.
+/// seed, `--set`), without the swept values, and without the model's events: the split
+/// and the exhaustion order are steady-state answers, which a slowdown or surge in the
+/// timeline would only blur (the replay shows those).
 fn base_overrides(experiment: &Experiment) -> Vec<(String, Value)> {
-    experiment.points[0]
+    let mut overrides: Vec<(String, Value)> = experiment.points[0]
         .overrides
         .iter()
         .filter(|(path, _)| !experiment.axes.iter().any(|a| &a.path == path))
         .cloned()
-        .collect()
+        .collect();
+    if !experiment.baseline.timeline.events.is_empty() {
+        overrides.push(("events".into(), Value::Array(Vec::new())));
+    }
+    overrides
 }
 
 /// Each service's SLO verdict for `spec`, with the database's mean utilization and refusals.
@@ -264,6 +272,7 @@ pub fn plan_services(experiment: &Experiment) -> anyhow::Result<Option<ServicePl
         max_connections: db.max_connections,
         exhaustion,
         exhausts_first,
+        events_left_out: baseline.timeline.events.len(),
     }))
 }
 

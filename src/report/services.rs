@@ -16,6 +16,7 @@ pub fn services_section(out: &mut String, plan: &ServicePlan) {
         plan.planned_factor,
         plan.split_line()
     );
+    events_note(out, plan);
     let _ = writeln!(
         out,
         "| service | SLO (p99, errors) | instances | setting sized | today | smallest meeting its SLO | connections | largest the database allows |"
@@ -103,5 +104,16 @@ pub fn services_section(out: &mut String, plan: &ServicePlan) {
                 "\nNo single service's growth up to 5x exhausts the shared database.\n"
             );
         }
+    }
+}
+
+/// With timeline events in the model: the split's runs leave them out, and say so.
+fn events_note(out: &mut String, plan: &ServicePlan) {
+    if plan.events_left_out > 0 {
+        let _ = writeln!(
+            out,
+            "The split and the exhaustion order are steady-state answers: their runs leave out the model's {} timeline event(s) (the database slowdowns and traffic surges the replay shows).\n",
+            plan.events_left_out
+        );
     }
 }
