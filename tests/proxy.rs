@@ -12,6 +12,9 @@ use poolsim::stats::confidence::estimate;
 use poolsim::stats::summary::Summary;
 use poolsim::validate::replicate;
 
+mod common;
+use common::succeeded;
+
 /// One instance, a client pool of `clients`, one db step of exponential `hold_ms`
 /// (a transaction of one statement), a database with a core per server connection.
 fn model(clients: u32, rate: f64, hold_ms: f64, proxy: &str) -> String {
@@ -374,17 +377,12 @@ fn models_without_a_proxy_report_no_proxy_fields() {
 #[test]
 fn the_auth_experiment_shows_when_pgbouncer_helps_and_when_it_cannot() {
     let dir = tempfile::tempdir().unwrap();
-    let run = Command::cargo_bin("poolsim")
-        .unwrap()
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["sweep", "experiments/pgbouncer.toml", "--quiet", "--out"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+    let run = succeeded(
+        Command::cargo_bin("poolsim")
+            .unwrap()
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["sweep", "experiments/pgbouncer.toml", "--quiet", "--out"])
+            .arg(dir.path()),
     );
     let points = std::fs::read_to_string(dir.path().join("points.csv")).unwrap();
     let mut rows = csv::Reader::from_reader(points.as_bytes());
@@ -465,22 +463,17 @@ fn auth_behind_pgbouncer(max_client_conn: u32) -> Vec<String> {
 #[test]
 fn client_connects_refused_at_max_client_conn_show_in_run_even_without_failures() {
     let run = |max_client_conn: u32, json: bool| -> String {
-        let output = Command::cargo_bin("poolsim")
-            .unwrap()
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["run", "models/auth-service.toml", "--quiet"])
-            .args(auth_behind_pgbouncer(max_client_conn))
-            .args(if json {
-                &["--format", "json"][..]
-            } else {
-                &[][..]
-            })
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
+        let output = succeeded(
+            Command::cargo_bin("poolsim")
+                .unwrap()
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .args(["run", "models/auth-service.toml", "--quiet"])
+                .args(auth_behind_pgbouncer(max_client_conn))
+                .args(if json {
+                    &["--format", "json"][..]
+                } else {
+                    &[][..]
+                }),
         );
         String::from_utf8(output.stdout).unwrap()
     };
@@ -522,17 +515,12 @@ fn client_connects_refused_show_in_points_csv_and_the_report() {
     let file = dir.path().join("clients.toml");
     std::fs::write(&file, experiment).unwrap();
     let out = dir.path().join("out");
-    let run = Command::cargo_bin("poolsim")
-        .unwrap()
-        .args(["sweep", "--quiet", "--out"])
-        .arg(&out)
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+    let run = succeeded(
+        Command::cargo_bin("poolsim")
+            .unwrap()
+            .args(["sweep", "--quiet", "--out"])
+            .arg(&out)
+            .arg(&file),
     );
     let points = std::fs::read_to_string(out.join("points.csv")).unwrap();
     let mut rows = csv::Reader::from_reader(points.as_bytes());

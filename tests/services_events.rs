@@ -9,6 +9,9 @@ use poolsim::config::model::{ModelSource, SystemSpec};
 use poolsim::model::{simulate, RunOptions};
 use poolsim::stats::summary::Summary;
 
+mod common;
+use common::succeeded;
+
 /// Two services on one 4-core database: a (40 req/s) and b (20 req/s), 3 simulated minutes.
 fn model(events: &str) -> String {
     let service = |name: &str, rate: f64| {
@@ -130,19 +133,14 @@ error_rate = 0.01
 charts = []
 "#;
     std::fs::write(dir.path().join("e.toml"), experiment).unwrap();
-    let out = Command::cargo_bin("poolsim")
-        .unwrap()
-        .args(["sweep", "--quiet", "--out"])
-        .arg(dir.path().join("out"))
-        .arg(dir.path().join("e.toml"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeded(
+        Command::cargo_bin("poolsim")
+            .unwrap()
+            .args(["sweep", "--quiet", "--out"])
+            .arg(dir.path().join("out"))
+            .arg(dir.path().join("e.toml")),
     );
+    let stdout = String::from_utf8_lossy(&out.stdout);
     // Without the slowdown both services meet the SLO with their model's pools; with it in
     // the split's runs, no size would.
     assert!(

@@ -9,20 +9,20 @@ use std::path::Path;
 
 use assert_cmd::Command;
 
-/// Two services on one database: `a` (2 instances of 10) and `b` (2 instances of 3).
-fn model() -> String {
-    let service = |name: &str, pool: u32| {
-        format!(
-            r#"
+/// One `[[services]]` entry: `rate` requests per second of a `hold_ms` statement and
+/// 5 ms of app work, 2 instances with pools of `pool`.
+fn service(name: &str, rate: u32, hold_ms: u32, pool: u32) -> String {
+    format!(
+        r#"
 [[services]]
 name = "{name}"
 [services.traffic]
-rate = 150
+rate = {rate}
 [services.request]
 [[services.request.steps]]
 name = "read"
 kind = "db"
-time = {{ dist = "exponential", mean = "4ms" }}
+time = {{ dist = "exponential", mean = "{hold_ms}ms" }}
 [[services.request.steps]]
 name = "render"
 kind = "app"
@@ -35,12 +35,15 @@ instances = 2
 max_size = {pool}
 acquire_timeout = "500ms"
 "#
-        )
-    };
+    )
+}
+
+/// Two services on one database: `a` (2 instances of 10) and `b` (2 instances of 3).
+fn model() -> String {
     format!(
         "name = \"two\"\n{}{}\n[database]\nmax_connections = 43\nreserved_connections = 3\ncores = 4\n[simulation]\nhorizon = \"40s\"\nwarmup = \"10s\"\nseed = 7\n",
-        service("a", 10),
-        service("b", 3)
+        service("a", 150, 4, 10),
+        service("b", 150, 4, 3)
     )
 }
 
@@ -289,36 +292,10 @@ fn behind_its_own_pgbouncer_the_planned_pool_is_bounded_by_max_client_conn() {
 /// Two services `a` and `b` on one database, each 2 instances with pools of 10 and
 /// `rate_a` / `rate_b` requests per second, and an experiment sweeping `a`'s pool.
 fn pair(rate_a: u32, rate_b: u32) -> (String, &'static str) {
-    let service = |name: &str, rate: u32| {
-        format!(
-            r#"
-[[services]]
-name = "{name}"
-[services.traffic]
-rate = {rate}
-[services.request]
-[[services.request.steps]]
-name = "read"
-kind = "db"
-time = {{ dist = "exponential", mean = "8ms" }}
-[[services.request.steps]]
-name = "render"
-kind = "app"
-time = {{ dist = "gamma", mean = "5ms", cv = 0.5 }}
-[services.client]
-timeout = "2s"
-[services.fleet]
-instances = 2
-[services.pool]
-max_size = 10
-acquire_timeout = "500ms"
-"#
-        )
-    };
     let model = format!(
         "name = \"pair\"\n{}{}\n[database]\nmax_connections = 60\nreserved_connections = 3\ncores = 8\n[simulation]\nhorizon = \"40s\"\nwarmup = \"10s\"\nseed = 7\n",
-        service("a", rate_a),
-        service("b", rate_b)
+        service("a", rate_a, 8, 10),
+        service("b", rate_b, 8, 10)
     );
     let experiment = r#"
 model = "m.toml"

@@ -28,6 +28,18 @@ pub fn sweep(experiment: &str, out: &Path, extra: &[&str]) -> assert_cmd::assert
         .assert()
 }
 
+/// Runs `command` (a configured `poolsim` invocation) and returns its output, failing
+/// the test with its stderr unless it exited 0.
+pub fn succeeded(command: &mut Command) -> std::process::Output {
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
 /// Every file under `dir` (relative path -> bytes), for byte-for-byte comparisons.
 pub fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     let mut out = std::collections::BTreeMap::new();
