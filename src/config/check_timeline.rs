@@ -46,7 +46,7 @@ pub struct TimelineSections<'a> {
     pub trace: Option<&'a str>,
 }
 
-const EVENT_KINDS: [&str; 5] = [
+pub(super) const EVENT_KINDS: [&str; 5] = [
     "db_slowdown",
     "instance_down",
     "set",

@@ -11,6 +11,7 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Table;
 
+use super::check_timeline::EVENT_KINDS;
 use super::error::InputError;
 use super::sections::EventSection;
 use super::toml_input::deserialize_table;
@@ -39,8 +40,9 @@ pub fn shared_events(
     }
     let SharedEvents { events } = deserialize_table(path, text, only_events)?;
     for (index, event) in events.iter().enumerate() {
-        let known = ["instance_down", "set", "rolling_restart"].contains(&event.kind.as_str());
-        if known {
+        // An unknown kind is left to `check_timeline`, which suggests the likely one.
+        let kind = event.kind.as_str();
+        if EVENT_KINDS.contains(&kind) && !SHARED_EVENT_KINDS.contains(&kind) {
             return Err(InputError::at_field(
                 path,
                 text,

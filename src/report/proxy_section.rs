@@ -211,10 +211,7 @@ impl ProxyRow {
 pub fn proxy_verdict_lines(experiment: &Experiment, points: &[PointResult]) -> Vec<String> {
     let mut lines = Vec::new();
     for p in points {
-        let variant = experiment
-            .variants
-            .get(p.variant)
-            .map_or("", |v| v.name.as_str());
+        let variant = variant_name(experiment, p);
         let label = |service: Option<&str>| {
             let mut at = if variant.is_empty() {
                 String::new()
@@ -236,6 +233,14 @@ pub fn proxy_verdict_lines(experiment: &Experiment, points: &[PointResult]) -> V
         }
     }
     lines
+}
+
+/// The name of `p`'s variant, empty for an experiment without variants.
+fn variant_name<'a>(experiment: &'a Experiment, p: &PointResult) -> &'a str {
+    experiment
+        .variants
+        .get(p.variant)
+        .map_or("", |v| v.name.as_str())
 }
 
 /// What the report's "client connects refused" column counts.
@@ -268,10 +273,7 @@ pub fn proxy_section(out: &mut String, experiment: &Experiment, points: &[PointR
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|");
     for p in points {
-        let variant = experiment
-            .variants
-            .get(p.variant)
-            .map_or("", |v| v.name.as_str());
+        let variant = variant_name(experiment, p);
         let error = format!("{:.2}%", p.error_rate.mean * 100.0);
         let p99 = format!("{:.0}", p.latency_p99_ms.mean);
         match &p.proxy {
@@ -352,10 +354,7 @@ fn service_proxy_section(out: &mut String, experiment: &Experiment, points: &[Po
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for p in points {
-        let variant = experiment
-            .variants
-            .get(p.variant)
-            .map_or("", |v| v.name.as_str());
+        let variant = variant_name(experiment, p);
         for s in &p.services {
             let Some(x) = &s.proxy else { continue };
             let r = ProxyRow::of(x, s.throughput_rps.mean);
